@@ -1,0 +1,89 @@
+"""`canary-operator`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from canary_operator.lab import Lab, LabError, default_state_dir
+from canary_operator.lab.demo import run_demo
+
+
+def _add_lab_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir", type=Path, default=None,
+        help=f"where the lab keeps pids, logs, certificates (default {default_state_dir()})",
+    )
+
+
+def _add_up_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="directory with istio/ and kwok-stages/ data files; default: read them from "
+             "the pinned Go modules",
+    )
+    parser.add_argument("--nodes", type=int, default=3, help="kwok fake Nodes (default 3)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="canary-operator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    lab = commands.add_parser("lab", help="the local lab: a real control plane on 127.0.0.1")
+    lab_commands = lab.add_subparsers(dest="lab_command", required=True)
+    up = lab_commands.add_parser("up", help="build (once) and start the control plane")
+    _add_lab_options(up)
+    _add_up_options(up)
+    for name, text in (
+        ("down", "stop the processes `lab up` started and remove its state"),
+        ("status", "show which lab processes are running"),
+        ("env", "print the shell exports to use the lab (KUBECONFIG, PATH)"),
+    ):
+        _add_lab_options(lab_commands.add_parser(name, help=text))
+    demo = lab_commands.add_parser("demo", help="start the lab and show a Deployment rolling out")
+    _add_lab_options(demo)
+    _add_up_options(demo)
+    demo.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    return parser
+
+
+def _lab(args: argparse.Namespace) -> int:
+    if args.lab_command == "up":
+        lab = Lab.up(state_dir=args.state_dir, data_dir=args.data_dir, nodes=args.nodes)
+        print(lab.env(), end="")
+        return 0
+    if args.lab_command == "demo":
+        run_demo(args.state_dir, args.data_dir, args.keep)
+        return 0
+    lab = Lab.attach(args.state_dir)
+    if args.lab_command == "down":
+        lab.down()
+        return 0
+    if args.lab_command == "env":
+        print(lab.env(), end="")
+        return 0
+    # status
+    states = lab.status()
+    print(f"API server {lab.state.server}")
+    for name, running in states.items():
+        print(f"  {name:<24} {'running' if running else 'NOT RUNNING'}")
+    return 0 if all(states.values()) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "lab":
+            return _lab(args)
+    except LabError as error:
+        print(f"canary-operator: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

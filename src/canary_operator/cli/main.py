@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from canary_operator.lab import Lab, LabError, default_state_dir
+from canary_operator.lab.build import ensure_toolchain
 from canary_operator.lab.demo import run_demo
 
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lab = commands.add_parser("lab", help="the local lab: a real control plane on 127.0.0.1")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)
+    lab_commands.add_parser("build", help="build the control-plane binaries into the cache")
     up = lab_commands.add_parser("up", help="build (once) and start the control plane")
     _add_lab_options(up)
     _add_up_options(up)
@@ -50,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _lab(args: argparse.Namespace) -> int:
+    if args.lab_command == "build":
+        toolchain = ensure_toolchain()
+        print(f"{toolchain.bin_dir}: " + ", ".join(f"{k} v{v}" for k, v in
+                                                    sorted(toolchain.versions.items())))
+        return 0
     if args.lab_command == "up":
         lab = Lab.up(state_dir=args.state_dir, data_dir=args.data_dir, nodes=args.nodes)
         print(lab.env(), end="")
@@ -65,10 +72,11 @@ def _lab(args: argparse.Namespace) -> int:
         print(lab.env(), end="")
         return 0
     # status
-    states = lab.status()
+    states, memory = lab.status(), lab.memory()
     print(f"API server {lab.state.server}")
     for name, running in states.items():
-        print(f"  {name:<24} {'running' if running else 'NOT RUNNING'}")
+        state = f"running, {memory.get(name, 0) / 2**20:.0f} MiB" if running else "NOT RUNNING"
+        print(f"  {name:<24} {state}")
     return 0 if all(states.values()) else 1
 
 

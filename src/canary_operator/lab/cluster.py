@@ -14,7 +14,7 @@ import shutil
 import ssl
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from canary_operator.lab.processes import (
     check_alive,
     free_port,
     is_running,
+    resident_bytes,
     spawn,
     stop,
     wait_for,
@@ -173,6 +174,14 @@ class Lab:
 
     def status(self) -> dict[str, bool]:
         return {p.name: is_running(p) for p in self.state.processes}
+
+    def memory(self) -> dict[str, int]:
+        """Resident memory in bytes of each running lab process."""
+        return {p.name: resident_bytes(p.pid) for p in self.state.processes if is_running(p)}
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+        """Wait for a condition on the lab, failing at once if a component has died."""
+        wait_for(condition, what, timeout, self.state.processes)
 
     def check_alive(self) -> None:
         check_alive(self.state.processes)

@@ -58,7 +58,20 @@ def spawn(name: str, argv: Sequence[str], log: Path, env: Mapping[str, str] | No
             env=dict(env) if env is not None else None,
             cwd=cwd,
         )
-    return ProcessRecord(name, proc.pid, tuple(argv), log)
+    record = ProcessRecord(name, proc.pid, tuple(argv), log)
+    # Popen returns once exec has begun, but the kernel publishes the new command line a
+    # moment later; wait for it so is_running() never mistakes the gap for a dead process.
+    deadline = time.monotonic() + 5
+    while _cmdline(record.pid) == b"" and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return record
+
+
+def _cmdline(pid: int) -> bytes | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
 def _reap(pid: int) -> int | None:
@@ -76,15 +89,29 @@ def is_running(record: ProcessRecord) -> bool:
     """True while the recorded process lives and is still the program we started
     (a recycled pid running something else does not count)."""
     _reap(record.pid)
+    cmdline = _cmdline(record.pid)
     try:
-        cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes()
         stat = Path(f"/proc/{record.pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
+        return False
+    if not cmdline:
         return False
     state = stat.rsplit(")", 1)[1].split()[0]
     if state in ("Z", "X"):
         return False
     return cmdline.split(b"\0", 1)[0] == record.argv[0].encode()
+
+
+def resident_bytes(pid: int) -> int:
+    """VmRSS of a process, 0 when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def check_alive(records: Iterable[ProcessRecord]) -> None:

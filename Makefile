@@ -1,0 +1,48 @@
+# Two entry points: `make demo` (the lab) and `make test` (everything CI runs).
+# Each creates and uses the virtualenv .venv itself.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Data files (Istio CRDs, kwok stages) for the tests: the shared testdata beside the
+# checkout when present, else the lab reads them from the pinned Go modules.
+DATA   ?= $(wildcard ../shared/testdata)
+
+.PHONY: demo test lint unit integration toolchain prometheus clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/canary-operator lab demo $(if $(DATA),--data-dir $(DATA))
+
+test: lint prometheus toolchain $(BIN)/.installed
+	CANARY_OPERATOR_LAB_DATA=$(DATA) $(BIN)/pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest tests/unit
+
+integration: prometheus toolchain $(BIN)/.installed
+	CANARY_OPERATOR_LAB_DATA=$(DATA) $(BIN)/pytest tests/integration
+
+# Build the control plane once (minutes when cold; a no-op when cached).
+toolchain: $(BIN)/.installed
+	$(BIN)/canary-operator lab build
+
+# Debian's Prometheus, installed when missing (root or sudo needed for that).
+prometheus:
+	@command -v prometheus >/dev/null || test -x /usr/bin/prometheus || \
+	  { echo "installing Debian's prometheus"; \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends prometheus \
+	    || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update && \
+	         $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends prometheus; }; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

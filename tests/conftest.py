@@ -1,0 +1,75 @@
+"""Fixtures on the lab: one control plane per test session, a namespace per test,
+Prometheus on demand. Integration tests request `lab`; unit tests never start it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from canary_operator.lab import Lab
+from tests.paths import shared_testdata
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    state_dir = tmp_path_factory.mktemp("lab") / "state"
+    started = Lab.up(state_dir=state_dir, data_dir=shared_testdata())
+    try:
+        yield started
+    finally:
+        started.down()
+
+
+@pytest.fixture(scope="session")
+def api(lab: Lab) -> client.ApiClient:
+    return lab.api_client()
+
+
+@pytest.fixture
+def namespace(lab: Lab, api: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace whose `default` ServiceAccount exists (pods need it)."""
+    core = client.CoreV1Api(api)
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+
+    def default_service_account_exists() -> bool:
+        try:
+            core.read_namespaced_service_account("default", name)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    lab.wait_for(default_service_account_exists, f"serviceaccount {name}/default", timeout=60)
+    yield name
+    core.delete_namespace(name)
+
+
+StartPrometheus = Callable[[Sequence[dict[str, Any]]], str]
+
+
+@pytest.fixture
+def prometheus(lab: Lab) -> Iterator[StartPrometheus]:
+    """Start Prometheus with the test's scrape jobs; it is stopped after the test."""
+    started: list[str] = []
+
+    def start(scrape_configs: Sequence[dict[str, Any]]) -> str:
+        url = lab.start_prometheus(scrape_configs)
+        started.append(url)
+        return url
+
+    yield start
+    if started:
+        lab.stop_prometheus()
+
+
+@pytest.fixture
+def testdata() -> Path | None:
+    return shared_testdata()

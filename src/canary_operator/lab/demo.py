@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from kubernetes import client
+from kubernetes import client, watch
 
 from canary_operator.lab.build import Progress, print_progress
 from canary_operator.lab.cluster import Lab
@@ -22,18 +22,22 @@ IMAGE = "ghcr.io/stefanprodan/podinfo"
 
 def follow_rollout(apps: client.AppsV1Api, namespace: str, name: str, timeout: float,
                    say: Progress) -> None:
-    """Print each change of the rollout's progress until it completes."""
+    """Print every change of the rollout's progress, from a watch, until it completes."""
     deadline = time.monotonic() + timeout
     last = ""
-    while time.monotonic() < deadline:
-        current = apps.read_namespaced_deployment(name, namespace)
-        line = rollout_progress(current)
-        if line != last:
-            say(f"  {namespace}/{name}: {line}")
-            last = line
-        if rollout_complete(current):
-            return
-        time.sleep(0.2)
+    while (remaining := deadline - time.monotonic()) > 0:
+        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+            apps.list_namespaced_deployment, namespace,
+            field_selector=f"metadata.name={name}", timeout_seconds=max(int(remaining), 1),
+        )
+        for event in stream:
+            current: client.V1Deployment = event["object"]
+            line = rollout_progress(current)
+            if line != last:
+                say(f"  {namespace}/{name}: {line}")
+                last = line
+            if rollout_complete(current):
+                return
     raise LabTimeout(f"deployment {namespace}/{name} did not finish rolling out in {timeout}s")
 
 

@@ -117,6 +117,9 @@ class GoRunner:
             self.progress(f"  still building {component} ({elapsed // 60}m{elapsed % 60:02d}s)")
 
 
+Builder = Callable[[str, Path, Path, GoRunner], None]
+
+
 def _fresh_module(workdir: Path, runner: GoRunner, name: str, component: str, ver: str) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -145,23 +148,22 @@ def build_kubernetes(version: str, out: Path, workdir: Path, runner: GoRunner) -
                component, version)
 
 
-def build_etcd(version: str, out: Path, workdir: Path, runner: GoRunner) -> None:
-    component = "go.etcd.io/etcd/server/v3"
-    _fresh_module(workdir, runner, "local/etcdtool", component, version)
-    runner.run(["get", "-tool", f"{component}@v{version}"], workdir, component, version)
-    runner.run(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), component],
-               workdir, component, version)
+def single_binary_builder(package: str, binary: str) -> Builder:
+    """A builder for one main package, inside a wrapper module (which also sidesteps the
+    replace directives that make `go install pkg@version` refuse etcd's server module)."""
+
+    def build(version: str, out: Path, workdir: Path, runner: GoRunner) -> None:
+        _fresh_module(workdir, runner, f"local/{binary}tool", package, version)
+        runner.run(["get", "-tool", f"{package}@v{version}"], workdir, package, version)
+        runner.run(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / binary), package],
+                   workdir, package, version)
+
+    return build
 
 
-def build_kwok(version: str, out: Path, workdir: Path, runner: GoRunner) -> None:
-    component = "sigs.k8s.io/kwok/cmd/kwok"
-    _fresh_module(workdir, runner, "local/kwoktool", component, version)
-    runner.run(["get", "-tool", f"{component}@v{version}"], workdir, component, version)
-    runner.run(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "kwok"), component],
-               workdir, component, version)
+build_etcd = single_binary_builder("go.etcd.io/etcd/server/v3", "etcd")
+build_kwok = single_binary_builder("sigs.k8s.io/kwok/cmd/kwok", "kwok")
 
-
-Builder = Callable[[str, Path, Path, GoRunner], None]
 
 
 @dataclass(frozen=True)

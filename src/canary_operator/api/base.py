@@ -18,6 +18,7 @@ class ApiModel(BaseModel):
 
     Unknown fields are ignored: the API server prunes them with the structural schema
     anyway, and an operator that crashes on a newer field would stop serving everyone.
+    A string literal under a field is its description (`kubectl explain` shows it).
     """
 
     model_config = ConfigDict(
@@ -26,6 +27,7 @@ class ApiModel(BaseModel):
         frozen=True,
         extra="ignore",
         use_enum_values=False,
+        use_attribute_docstrings=True,
     )
 
     def to_api(self) -> dict[str, object]:

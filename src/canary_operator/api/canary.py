@@ -8,7 +8,7 @@ and Istio's own schema validates them there.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -48,109 +48,173 @@ class WebhookType(StrEnum):
 
 class LocalObjectReference(ApiModel):
     name: str
+    """Name of the object, in the same namespace."""
 
 
 class CrossNamespaceObjectReference(ApiModel):
     name: str
+    """Name of the object."""
     namespace: str | None = None
+    """Namespace of the object; defaults to the Canary's namespace."""
 
 
 class TargetRef(ApiModel):
     api_version: str
+    """API version of the workload, e.g. apps/v1."""
     kind: Literal["DaemonSet", "Deployment", "Service"]
+    """Kind of the workload; the operator rolls out Deployments so far."""
     name: str
+    """Name of the workload, in the Canary's namespace."""
 
 
 class ScalerReplicas(ApiModel):
     min_replicas: int | None = Field(default=None, ge=1)
+    """Lowest replica count of the primary's autoscaler."""
     max_replicas: int | None = Field(default=None, ge=1)
+    """Highest replica count of the primary's autoscaler."""
 
 
 class AutoscalerRef(ApiModel):
     api_version: str
+    """API version of the autoscaler."""
     kind: Literal["HorizontalPodAutoscaler", "ScaledObject"]
+    """Kind of the autoscaler."""
     name: str
+    """Name of the target workload's autoscaler; a copy is made for the primary."""
     primary_scaler_queries: dict[str, str] | None = None
+    """Trigger queries for the primary's ScaledObject, by trigger name."""
     primary_scaler_replicas: ScalerReplicas | None = None
+    """Replica bounds for the primary's autoscaler."""
 
 
 class IngressRef(ApiModel):
     api_version: str
+    """API version of the Ingress."""
     kind: Literal["Ingress"]
+    """Kind of the object (Ingress)."""
     name: str
+    """Name of the Ingress that routes to the workload (nginx provider)."""
 
 
 class RouteRef(ApiModel):
     api_version: str
+    """API version of the route."""
     kind: Literal["ApisixRoute"]
+    """Kind of the route (ApisixRoute)."""
     name: str
+    """Name of the route to the workload (apisix provider)."""
 
 
 class UpstreamRef(ApiModel):
     api_version: str
+    """API version of the Upstream."""
     kind: Literal["Upstream"]
+    """Kind of the object (Upstream)."""
     name: str
+    """Name of the Upstream to copy settings from (gloo provider)."""
     namespace: str | None = None
+    """Namespace of the Upstream."""
 
 
 class ObjectMetadata(ApiModel):
     labels: dict[str, str] | None = None
+    """Labels to set on the object."""
     annotations: dict[str, str] | None = None
+    """Annotations to set on the object."""
 
 
 class UnmanagedMetadata(ApiModel):
     labels: list[str] | None = None
+    """Label keys on the generated Services that other tools own and the operator keeps."""
     annotations: list[str] | None = None
+    """Annotation keys on the generated Services that other tools own."""
 
 
 class CanaryService(ApiModel):
     port: int = Field(ge=1, le=65535)
+    """Port of the apex, primary and canary Services."""
     name: str | None = None
+    """Name of the apex Service and VirtualService; defaults to targetRef.name."""
     port_name: str | None = None
+    """Name of the Service port; defaults to http."""
     target_port: int | str | None = None
+    """Container port, by number or name; defaults to port."""
     app_protocol: str | None = None
+    """Application protocol of the port; tcp routes TCP instead of HTTP."""
     traffic_distribution: Literal["PreferClose", "PreferSameZone", "PreferSameNode"] | None = None
+    """Traffic distribution preference of the generated Services."""
     port_discovery: bool | None = None
+    """Also expose the workload's other container ports on the Services."""
     headless: bool | None = None
+    """Generate headless Services (clusterIP None)."""
     timeout: str | None = None
+    """Request timeout of the HTTP route, e.g. 30s."""
     backend_timeout: str | None = None
+    """Timeout of each request to a backend (Gateway API only)."""
     mesh_name: str | None = None
+    """App Mesh mesh name."""
     backends: list[str] | None = None
+    """App Mesh virtual service backends."""
     hosts: list[str] | None = None
+    """Hosts the VirtualService serves."""
     gateways: list[str] | None = None
+    """Istio gateways the VirtualService is bound to; mesh means in-cluster traffic."""
     gateway_refs: list[JsonObject] | None = None
+    """Gateway API parents of the HTTPRoute."""
     delegation: bool | None = None
+    """Generate an Istio delegate VirtualService; hosts and gateways must then be empty."""
     match: list[JsonObject] | None = None
+    """Istio HTTP match conditions of the route, copied into the VirtualService as given."""
     retries: JsonObject | None = None
+    """Istio retry policy of the route: attempts, perTryTimeout, retryOn."""
     rewrite: JsonObject | None = None
+    """Istio rewrite of the route's URI or authority."""
     mirror: list[JsonObject] | None = None
+    """Gateway API request mirror filters."""
     headers: JsonObject | None = None
+    """Header changes on the route's requests and responses."""
     cors_policy: JsonObject | None = None
+    """Istio CORS policy of the route."""
     traffic_policy: JsonObject | None = None
+    """Istio DestinationRule traffic policy for the primary and the canary."""
     apex: ObjectMetadata | None = None
+    """Labels and annotations for the apex Service and the VirtualService."""
     primary: ObjectMetadata | None = None
+    """Labels and annotations for the primary Service."""
     canary: ObjectMetadata | None = None
+    """Labels and annotations for the canary Service."""
     unmanaged_metadata: UnmanagedMetadata | None = None
+    """Service labels and annotations that other tools manage."""
 
 
 class ThresholdRange(ApiModel):
     min: float | None = None
+    """Lowest passing value."""
     max: float | None = None
+    """Highest passing value."""
 
 
 class TemplateRef(ApiModel):
     name: str
+    """Name of the MetricTemplate."""
     namespace: str | None = None
+    """Namespace of the MetricTemplate; defaults to the Canary's namespace."""
 
 
 class CanaryMetric(ApiModel):
     name: str
+    """Name of the check; request-success-rate and request-duration are built in."""
     interval: str = Field(default=DEFAULT_METRIC_INTERVAL, pattern=DURATION_PATTERN)
+    """Window of the query, e.g. 1m (default 1m)."""
     threshold: float | None = Field(default=None, description="deprecated: use thresholdRange")
     threshold_range: ThresholdRange | None = None
+    """Range the metric's value must stay within."""
     query: str | None = None
+    """Inline PromQL query, run against metricsServer."""
     template_ref: TemplateRef | None = None
+    """MetricTemplate holding the query and its provider."""
     template_variables: dict[str, str] | None = None
+    """Values for {{ variables.<key> }} in the template's query."""
 
     @property
     def interval_seconds(self) -> float:
@@ -159,16 +223,24 @@ class CanaryMetric(ApiModel):
 
 class CanaryWebhook(ApiModel):
     name: str
+    """Name of the hook."""
     url: str
+    """Address the hook's payload is POSTed to."""
     type: Literal[
         "", "confirm-rollout", "pre-rollout", "rollout", "confirm-promotion", "post-rollout",
         "event", "rollback", "confirm-traffic-increase",
     ] = ""
+    """When the hook is called; empty means rollout."""
     timeout: str = Field(default=DEFAULT_WEBHOOK_TIMEOUT, pattern=DURATION_PATTERN)
+    """Request timeout, e.g. 10s (default 10s)."""
     retries: int | None = Field(default=None, ge=0)
+    """Retries after a failed request."""
     disable_tls: bool | None = Field(default=None, alias="disableTLS")
+    """Skip TLS certificate verification for this hook."""
     mute_alert: bool | None = None
+    """Send no alert when this hook fails."""
     metadata: dict[str, str] | None = None
+    """Key-value pairs sent in the payload's metadata."""
 
     @property
     def kind(self) -> WebhookType:
@@ -178,39 +250,67 @@ class CanaryWebhook(ApiModel):
 
 class CanaryAlert(ApiModel):
     name: str
+    """Name of the alert."""
     severity: Literal["", "info", "warn", "error"] = ""
+    """Lowest severity sent: info, warn or error; empty means info."""
     provider_ref: CrossNamespaceObjectReference
+    """The AlertProvider that receives the alerts."""
 
 
 class SessionAffinity(ApiModel):
     cookie_name: str
+    """Cookie that keeps a user on the canary."""
     primary_cookie_name: str | None = None
+    """Cookie that keeps a user on the primary."""
     domain: str | None = None
+    """Domain attribute of the cookies."""
     http_only: bool | None = None
+    """HttpOnly attribute of the cookies."""
     max_age: int = 86400
+    """Lifetime of the cookies in seconds (default 86400)."""
     partitioned: bool | None = None
+    """Partitioned attribute of the cookies."""
     path: str | None = None
+    """Path attribute of the cookies."""
     same_site: Literal["Strict", "Lax", "None"] | None = None
+    """SameSite attribute of the cookies."""
     secure: bool | None = None
+    """Secure attribute of the cookies."""
 
 
 class Analysis(ApiModel):
     interval: str = Field(default=DEFAULT_INTERVAL, pattern=DURATION_PATTERN)
+    """Time between analysis steps, e.g. 30s or 1m (default 1m)."""
     iterations: int | None = Field(default=None, ge=0)
+    """Number of checks for Blue/Green and A/B testing."""
     threshold: int | None = None
+    """Failed checks tolerated before rollback; 0 or less means 1."""
     max_weight: int | None = Field(default=None, ge=0, le=100)
+    """Highest canary traffic weight before promotion (default 100)."""
     step_weight: int | None = Field(default=None, ge=1, le=100)
-    step_weights: list[int] | None = None
+    """Canary traffic weight added at every step."""
+    step_weights: list[Annotated[int, Field(ge=1, le=100)]] | None = None
+    """Canary traffic weights, one per step; ignored when stepWeight is set."""
     step_weight_promotion: int | None = Field(default=None, ge=0, le=100)
+    """Weight moved back to the primary per step while promoting; 0 moves it at once."""
     mirror: bool | None = None
+    """Mirror traffic to the canary before shifting it (Istio)."""
     mirror_weight: int | None = Field(default=None, ge=0, le=100)
+    """Percentage of traffic mirrored to the canary."""
     primary_ready_threshold: int = Field(default=100, ge=0, le=100)
+    """Percentage of primary pods that must be available (default 100)."""
     canary_ready_threshold: int = Field(default=100, ge=0, le=100)
+    """Percentage of canary pods that must be available (default 100)."""
     match: list[JsonObject] | None = None
+    """A/B testing conditions: headers, queryParams, sourceLabels."""
     session_affinity: SessionAffinity | None = None
+    """Keep each user on the version they first reached, by cookie."""
     metrics: list[CanaryMetric] | None = None
+    """Metric checks run at every step."""
     webhooks: list[CanaryWebhook] | None = None
+    """Hooks and gates called during the rollout."""
     alerts: list[CanaryAlert] | None = None
+    """Where alerts about this Canary go."""
 
     @model_validator(mode="after")
     def _check_steps(self) -> Analysis:
@@ -240,18 +340,31 @@ class Analysis(ApiModel):
 
 class CanarySpec(ApiModel):
     target_ref: TargetRef
+    """The workload to roll out."""
     service: CanaryService
+    """The Services and routes in front of the workload."""
     analysis: Analysis | None = None
+    """How a new revision is judged and traffic shifted; without it, it is promoted at once."""
     provider: Provider | None = None
+    """Traffic router; empty means the operator's default (istio)."""
     metrics_server: str | None = None
+    """Prometheus URL for the built-in metrics and inline queries."""
     progress_deadline_seconds: int = Field(default=DEFAULT_PROGRESS_DEADLINE_SECONDS, ge=0)
+    """Seconds a rollout may stay unready before it fails (default 600)."""
     autoscaler_ref: AutoscalerRef | None = None
+    """Autoscaler of the workload; a copy is made for the primary."""
     ingress_ref: IngressRef | None = None
+    """Ingress in front of the workload (nginx provider)."""
     route_ref: RouteRef | None = None
+    """Route in front of the workload (apisix provider)."""
     upstream_ref: UpstreamRef | None = None
+    """Upstream to copy settings from (gloo provider)."""
     skip_analysis: bool = False
+    """Promote new revisions without analysis."""
     revert_on_deletion: bool = False
+    """Restore the workload and routes to their original state when the Canary is deleted."""
     suspend: bool = False
+    """Pause the Canary: it is skipped until suspend is false again."""
 
     @property
     def apex_name(self) -> str:
@@ -278,7 +391,9 @@ class Canary(ApiModel):
     kind: Literal["Canary"] = "Canary"
     metadata: ObjectMeta
     spec: CanarySpec
+    """What to roll out, how to route it and how to judge it."""
     status: CanaryStatus | None = None
+    """Progress of the rollout, written by the operator."""
 
     @property
     def key(self) -> str:

@@ -38,6 +38,18 @@ class CanaryCondition(ApiModel):
     last_transition_time: datetime | None = None
 
 
+class MetricCheckStatus(ApiModel):
+    """One metric check of the last analysis tick that ran them (ours, not Flagger's)."""
+
+    name: str
+    outcome: Literal["Pass", "Fail", "NoData", "Error"]
+    value: float | None = None
+    threshold: str | None = None
+    window: str | None = None
+    query: str | None = None
+    error: str | None = None
+
+
 class CanaryStatus(ApiModel):
     phase: Phase = Phase.NONE
     failed_checks: int = 0
@@ -51,3 +63,11 @@ class CanaryStatus(ApiModel):
     primary_session_affinity_cookie: str | None = None
     previous_session_affinity_cookie: str | None = None
     conditions: list[CanaryCondition] | None = None
+    # Ours, for restart-safe analysis and explained decisions (Flagger has none of these).
+    # When the analysis last took a step: the next step is due one interval later.
+    last_step_time: datetime | None = None
+    # The last decision: a short CamelCase code and the one-line reason with its numbers.
+    reason: str | None = None
+    message: str | None = None
+    # The metric checks of the last tick that ran them: value, threshold, window, query.
+    checks: list[MetricCheckStatus] | None = None

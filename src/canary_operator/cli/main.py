@@ -7,9 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from canary_operator.api.crdgen import write_crds
 from canary_operator.lab import Lab, LabError, default_state_dir
 from canary_operator.lab.build import ensure_toolchain
 from canary_operator.lab.demo import run_demo
+from canary_operator.operator import run_operator
+from canary_operator.settings import OperatorSettings
 
 
 def _add_lab_options(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="canary-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
+    run = commands.add_parser("run", help="run the operator (settings: CANARY_OPERATOR_* env)")
+    run.add_argument("--prometheus-url", help="overrides CANARY_OPERATOR_PROMETHEUS_URL")
+    run.add_argument("--namespace", action="append", dest="namespaces",
+                     help="watch this namespace (repeatable); default: the whole cluster")
+    run.add_argument("--liveness-endpoint",
+                     help="overrides CANARY_OPERATOR_LIVENESS_ENDPOINT")
+
     lab = commands.add_parser("lab", help="the local lab: a real control plane on 127.0.0.1")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)
     lab_commands.add_parser("build", help="build the control-plane binaries into the cache")
@@ -48,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lab_options(demo)
     _add_up_options(demo)
     demo.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    crds = commands.add_parser("crds", help="write the CustomResourceDefinitions (YAML)")
+    crds.add_argument("--output-dir", type=Path, default=Path("crds"),
+                      help="directory for the CRD files (default ./crds)")
     return parser
 
 
@@ -80,11 +93,29 @@ def _lab(args: argparse.Namespace) -> int:
     return 0 if all(states.values()) else 1
 
 
+def _run(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    if args.prometheus_url:
+        overrides["prometheus_url"] = args.prometheus_url
+    if args.namespaces:
+        overrides["namespaces"] = tuple(args.namespaces)
+    if args.liveness_endpoint:
+        overrides["liveness_endpoint"] = args.liveness_endpoint
+    run_operator(OperatorSettings(**overrides))  # type: ignore[arg-type]
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "lab":
             return _lab(args)
+        if args.command == "crds":
+            for path in write_crds(args.output_dir):
+                print(path)
+            return 0
+        if args.command == "run":
+            return _run(args)
     except LabError as error:
         print(f"canary-operator: {error}", file=sys.stderr)
         return 1

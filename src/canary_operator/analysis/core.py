@@ -1,0 +1,77 @@
+"""`decide`: one tick of one Canary, from its spec, its status and what was seen.
+
+The order follows Flagger's `advanceCanary` (flagger.md §2.2): suspend, initialise,
+detect a new revision, then per phase. All state lives in the status, and every step
+after initialisation is taken at most once per analysis interval (measured from
+`status.lastStepTime`), so deciding again on the resulting status with the same
+observation changes nothing: a restart never repeats a step, a promotion or a count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from canary_operator.analysis import events
+from canary_operator.analysis.decision import Decision, InitializeTargets
+from canary_operator.analysis.lifecycle import idle, initialize, target_missing
+from canary_operator.analysis.observation import Observation
+from canary_operator.analysis.phases import ANALYSING, IDLE, INITIALIZING, PROMOTING
+from canary_operator.analysis.progress import ChecksDue, analyse, judge
+from canary_operator.analysis.promotion import finish
+from canary_operator.analysis.tick import Tick
+from canary_operator.api.canary import CanarySpec
+from canary_operator.api.status import CanaryStatus
+
+
+def decide(spec: CanarySpec, status: CanaryStatus | None, observation: Observation) -> Decision:
+    """The Decision for this tick. The Canary's name and namespace come in the
+    Observation; time is `observation.now`; metric results are `observation.metrics`
+    (measured only when `needs_metrics` said so)."""
+    tick = Tick(spec, status or CanaryStatus(), observation)
+    plan = _plan(tick)
+    decision = judge(plan.tick, observation.metrics) if isinstance(plan, ChecksDue) else plan
+    return _with_repair(tick, decision)
+
+
+def needs_metrics(
+    spec: CanarySpec, status: CanaryStatus | None, observation_without_metrics: Observation
+) -> bool:
+    """Whether this tick runs the metric checks, so the provider is queried only then."""
+    plan = _plan(Tick(spec, status or CanaryStatus(), observation_without_metrics))
+    return isinstance(plan, ChecksDue) and bool(spec.analysis and spec.analysis.metrics)
+
+
+def _plan(tick: Tick) -> Decision | ChecksDue:
+    seen = tick.seen
+    if tick.spec.suspend:
+        return tick.hold(events.SUSPENDED, events=(events.normal(events.SUSPENDED),))
+    phase = tick.status.phase
+    if phase in INITIALIZING:
+        return initialize(tick)
+    if phase not in _RUNNING:
+        return tick.hold(f"{tick.canary} is {phase.value}: the finalizer owns it")
+    if not seen.target_exists or seen.target_hash is None:
+        return target_missing(tick)
+    if phase in IDLE:
+        return idle(tick)
+    if phase in ANALYSING:
+        return analyse(tick)
+    return finish(tick)
+
+
+def _with_repair(tick: Tick, decision: Decision) -> Decision:
+    """Recreate the primary or the routes when they went missing after initialisation;
+    InitializeTargets never changes existing weights, so this is safe on any tick."""
+    seen = tick.seen
+    if (tick.spec.suspend or tick.status.phase not in _RUNNING or not seen.target_exists
+            or (seen.primary_exists and seen.weights is not None)):
+        return decision
+    gone = [name for name, missing in ((tick.primary, not seen.primary_exists),
+                                       ("the routes", seen.weights is None)) if missing]
+    return dataclasses.replace(
+        decision, actions=(InitializeTargets(with_routing=True), *decision.actions),
+        reason=f"{decision.reason}; recreating {' and '.join(gone)}",
+    )
+
+
+_RUNNING = IDLE | ANALYSING | PROMOTING

@@ -1,0 +1,75 @@
+"""What `decide` returns: the new status, the actions to carry out in order, the events.
+
+Every action is idempotent: carrying out the same Decision twice changes nothing more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from canary_operator.api.status import CanaryStatus
+
+
+@dataclass(frozen=True)
+class InitializeTargets:
+    """Create or refresh `<target>-primary` (a clone), the Services, the DestinationRules
+    and the VirtualService at 100/0; existing route weights are never changed.
+
+    `with_routing=False` asks only for the primary Deployment and the `-primary` and
+    `-canary` Services, which carry no user traffic yet: until the primary is ready the
+    apex Service and the routes stay as they are, so initialisation never sends traffic
+    to pods that cannot take it.
+    """
+
+    with_routing: bool = True
+
+
+@dataclass(frozen=True)
+class ScaleTargetToZero:
+    pass
+
+
+@dataclass(frozen=True)
+class ScaleTargetUp:
+    replicas: int
+
+
+@dataclass(frozen=True)
+class SetWeights:
+    primary: int
+    canary: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.primary <= 100 and 0 <= self.canary <= 100) or (
+            self.primary + self.canary != 100
+        ):
+            raise ValueError(f"route weights must be 0..100 and sum to 100 (got {self})")
+
+
+@dataclass(frozen=True)
+class PromoteTemplate:
+    """Copy the target's pod template (and strategy, minReadySeconds, ...) to the primary."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event on the Canary, reason `Synced`, with Flagger's texts."""
+
+    type: Literal["Normal", "Warning"]
+    message: str
+
+
+Action = InitializeTargets | ScaleTargetToZero | ScaleTargetUp | SetWeights | PromoteTemplate
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: CanaryStatus  # the complete new status (write it only if it differs)
+    actions: tuple[Action, ...]
+    events: tuple[Event, ...]
+    reason: str  # one line: why, with the numbers
+
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise ValueError("every decision needs a reason")

@@ -1,0 +1,96 @@
+"""Event texts, Flagger's where Flagger has one (flagger.md §4.2), so alerts, dashboards
+and scripts that grep for them keep working. `<name>.<ns>` is the Canary, `<target>.<ns>`
+the target Deployment."""
+
+from __future__ import annotations
+
+from canary_operator.analysis.checks import CheckResult, MetricKind, Outcome
+from canary_operator.analysis.decision import Event
+from canary_operator.analysis.formatting import one_line
+
+SUSPENDED = "skipping canary run as object is suspended"
+ROUTING_ALL_TO_PRIMARY = "Routing all traffic to primary"
+ROUTING_ALL_TO_CANARY = "Routing all traffic to canary"
+
+
+def normal(message: str) -> Event:
+    return Event("Normal", message)
+
+
+def warning(message: str) -> Event:
+    return Event("Warning", message)
+
+
+def initialization_done(canary: str) -> Event:
+    return normal(f"Initialization done! {canary}")
+
+
+def new_revision(target: str) -> Event:
+    return normal(f"New revision detected! Scaling up {target}")
+
+
+def analysis_restarted(target: str) -> Event:
+    return normal(f"New revision detected! Restarting analysis for {target}")
+
+
+def analysis_started(target: str) -> Event:
+    return normal(f"Starting canary analysis for {target}")
+
+
+def canary_weight_advanced(canary: str, weight: int) -> Event:
+    return normal(f"Advance {canary} canary weight {weight}")
+
+
+def primary_weight_advanced(canary: str, weight: int) -> Event:
+    return normal(f"Advance {canary} primary weight {weight}")
+
+
+def copying_template(target: str, primary: str) -> Event:
+    return normal(f"Copying {target} template spec to {primary}")
+
+
+def promotion_completed(target: str) -> Event:
+    return normal(f"Promotion completed! Scaling down {target}")
+
+
+def analysis_skipped(target: str) -> Event:
+    return normal(f"Promotion completed! Canary analysis was skipped for {target}")
+
+
+def threshold_reached(canary: str, failed_checks: int) -> Event:
+    return warning(f"Rolling back {canary} failed checks threshold reached {failed_checks}")
+
+
+def deadline_exceeded(canary: str, message: str) -> Event:
+    return warning(f"Rolling back {canary} progress deadline exceeded {message}")
+
+
+def canary_failed(target: str) -> Event:
+    return warning(f"Canary failed! Scaling down {target}")
+
+
+def promotion_failed(canary: str, message: str) -> Event:
+    return warning(f"Promotion of {canary} failed, primary not ready: {message}")
+
+
+def canary_not_ready_text(target: str, message: str) -> str:
+    return f"canary deployment {target} not ready: {message}"
+
+
+def primary_not_ready_text(primary: str, message: str) -> str:
+    return f"{primary} not ready: {message}"
+
+
+def check_halted(canary: str, target: str, result: CheckResult) -> Event:
+    """The Warning for a metric that did not pass; Flagger's texts for a `Fail`."""
+    if result.outcome is Outcome.ERROR:
+        return warning(f"Halt {canary} advancement {result.name} query failed: {result.error} "
+                       "(not counted as a failed check)")
+    if result.outcome is Outcome.NO_DATA:
+        hint = ("" if result.kind is MetricKind.CUSTOM
+                else f"; probably {target} is not receiving traffic")
+        return warning(f"Halt {canary} advancement {result.name} NoData: no values found "
+                       f"over {result.window} for query {one_line(result.query)!r}{hint}")
+    labels = {MetricKind.SUCCESS_RATE: "success rate", MetricKind.DURATION: "request duration"}
+    label = labels.get(result.kind, result.name)
+    return warning(f"Halt {canary} advancement {label} {result.value_text} {result.comparison}")

@@ -1,0 +1,132 @@
+"""Before and between analyses: initialisation and new-revision detection."""
+
+from __future__ import annotations
+
+from canary_operator.analysis import events
+from canary_operator.analysis.decision import (
+    Action,
+    Decision,
+    InitializeTargets,
+    ScaleTargetToZero,
+    ScaleTargetUp,
+    SetWeights,
+)
+from canary_operator.analysis.reasons import Reason
+from canary_operator.analysis.steps import has_schedule
+from canary_operator.analysis.tick import Tick
+from canary_operator.api.status import CanaryStatus, Phase
+
+
+def initialize(tick: Tick) -> Decision:
+    """Phase "" or Initializing: clone the primary; once it is ready (or the analysis is
+    skipped), route to it and scale the target to zero.
+
+    Unlike Flagger, the apex Service and the routes are switched to the primary only
+    once it is ready, and a primary past its deadline is waited for rather than rolled
+    back: during initialisation the target is the only thing serving, so giving up
+    would scale the application to zero.
+
+    The hash of the template the primary is cloned from is kept in lastPromotedSpec
+    from the tick that creates it. Should the target change before initialisation
+    ends, the new template is then a new revision, analysed like any other, instead
+    of being taken for the primary's.
+    """
+    seen = tick.seen
+    if not seen.target_exists or seen.target_hash is None:
+        return target_missing(tick, tick.enter(Phase.INITIALIZING))
+    if seen.primary_exists and (tick.skipped or seen.primary.ready):
+        cloned = tick.status.last_promoted_spec or seen.target_hash
+        status = tick.enter(Phase.INITIALIZED, tick.with_fields(
+            last_applied_spec=cloned, failed_checks=0))
+        return tick.record(
+            status, f"{tick.primary} is ready: routing to it and scaling {tick.target} to zero",
+            Reason.INITIALIZED,
+            actions=(InitializeTargets(with_routing=True), ScaleTargetToZero()),
+            events=(events.initialization_done(tick.canary),), step=True,
+        )
+    creating = (InitializeTargets(with_routing=False),)
+    if not seen.primary_exists:
+        status = tick.enter(Phase.INITIALIZING, tick.with_fields(
+            last_promoted_spec=seen.target_hash))
+        return tick.record(status, f"creating {tick.primary}", Reason.INITIALIZING,
+                           actions=creating)
+    status = tick.enter(Phase.INITIALIZING)
+    why = events.primary_not_ready_text(tick.primary, seen.primary.message)
+    if not seen.primary.retriable:
+        why += f"; {tick.target} keeps serving until the primary is ready"
+    return tick.record(status, why, Reason.INITIALIZING, actions=creating,
+                       events=(events.warning(why),))
+
+
+def idle(tick: Tick) -> Decision:
+    """Initialized, Succeeded, Failed or Waiting: start an analysis on a new revision.
+
+    A revision is new when its hash is neither the last applied spec nor the primary's.
+    Returning the target to the primary's spec starts nothing, but is remembered as the
+    applied spec, so re-applying the spec that was left starts an analysis again.
+    """
+    seen, status = tick.seen, tick.status
+    if seen.target_hash == status.last_applied_spec:
+        return tick.hold(f"no new revision of {tick.target} ({status.phase.value or 'new'})")
+    if seen.target_hash == status.last_promoted_spec:
+        return tick.record(tick.with_fields(last_applied_spec=seen.target_hash),
+                           f"{tick.target} is back at the spec of {tick.primary}: "
+                           "nothing to analyse", Reason.BACK_TO_PRIMARY_SPEC)
+    if not tick.skipped and not has_schedule(tick.analysis):
+        return strategy_not_supported(tick)
+    if not tick.skipped and not (seen.primary_exists and seen.primary.ready):
+        return primary_not_ready(tick, f"a new revision of {tick.target} waits")
+
+    actions: list[Action] = []
+    if seen.weights != (100, 0):
+        actions.append(SetWeights(100, 0))
+    actions.append(ScaleTargetUp(canary_replicas(tick)))
+    progressing = tick.enter(Phase.PROGRESSING, tick.with_fields(
+        last_applied_spec=seen.target_hash, failed_checks=0, canary_weight=0, iterations=0,
+        checks=[]))
+    return tick.record(
+        progressing, f"new revision of {tick.target}: scaling it up to analyse it",
+        Reason.NEW_REVISION, actions=actions, events=(events.new_revision(tick.target),),
+        step=True,
+    )
+
+
+def canary_replicas(tick: Tick) -> int:
+    """Flagger's rule: the target's replicas if > 0, else the primary's, else 1."""
+    for replicas in (tick.seen.target_replicas, tick.seen.primary_replicas):
+        if replicas:
+            return replicas
+    return 1
+
+
+def target_missing(tick: Tick, status: CanaryStatus | None = None) -> Decision:
+    why = f"Halt {tick.canary}: target {tick.kind} {tick.target} not found"
+    return tick.record(tick.status if status is None else status, why,
+                       Reason.TARGET_NOT_FOUND, events=(events.warning(why),))
+
+
+def strategy_not_supported(tick: Tick) -> Decision:
+    analysis = tick.analysis
+    if analysis is not None and analysis.iterations:
+        why = (f"Halt {tick.canary}: analysis.iterations without analysis.stepWeight asks "
+               f"for blue/green or A/B testing (iterations {analysis.iterations}), which is "
+               "not supported yet; set analysis.stepWeight or analysis.stepWeights for a "
+               "canary analysis")
+    else:
+        why = (f"Halt {tick.canary}: the analysis has neither analysis.stepWeight nor "
+               "analysis.stepWeights; set one of them")
+    return tick.record(tick.status, why, Reason.STRATEGY_NOT_SUPPORTED,
+                       events=(events.warning(why),))
+
+
+def primary_not_ready(tick: Tick, what: str) -> Decision:
+    """Wait for the primary: poll while it rolls out; past its deadline, hold and say so
+    (an analysis never starts against, or scales down beside, a broken primary)."""
+    seen = tick.seen
+    message = seen.primary.message if seen.primary_exists else "not found"
+    why = events.primary_not_ready_text(tick.primary, message)
+    if seen.primary_exists and not seen.primary.retriable:
+        return tick.record(tick.status, f"{what}: {why}; holding until it recovers",
+                           Reason.PRIMARY_STUCK, events=(events.warning(why),))
+    return tick.record(tick.status, f"{what}: {why}", Reason.PRIMARY_NOT_READY,
+                       events=(events.warning(why),))

@@ -1,0 +1,53 @@
+"""What the controller saw in one tick: plain values, no clients, no clock of our own.
+
+The controller builds an `Observation` from its watch caches, the router and (only when
+`needs_metrics` says so) the metric provider; `decide` reads nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether a Deployment may take traffic; `retriable=False` means stop waiting."""
+
+    ready: bool
+    retriable: bool = True
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class MetricObservation:
+    """One metric query's result, made by the controller from the provider's answer."""
+
+    name: str  # the metric's name in the Canary spec
+    query: str  # the rendered query
+    window: str  # the metric interval, e.g. "1m"
+    value: float | None  # None: no data (an empty result or NaN)
+    error: str | None = None  # the provider or the query failed (down, bad query, timeout)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The world as one tick sees it.
+
+    `name` and `namespace` are the Canary's own (event texts name it as `<name>.<ns>`);
+    the target's name comes from the spec. `primary_replicas` is the primary's
+    `spec.replicas`, used to scale the canary up when the target sits at zero.
+    """
+
+    now: datetime  # timezone-aware UTC
+    name: str
+    namespace: str
+    target_exists: bool
+    target_hash: str | None  # stable hash of the target's pod template; None if missing
+    target_replicas: int | None  # the target's spec.replicas; None if unset
+    canary: Readiness  # readiness of the target ("canary") Deployment
+    primary_exists: bool
+    primary: Readiness  # readiness of <target>-primary
+    weights: tuple[int, int] | None  # (primary, canary) on the route; None if not there yet
+    metrics: tuple[MetricObservation, ...] | None = None  # None: not measured this tick
+    primary_replicas: int | None = None

@@ -1,0 +1,41 @@
+"""The codes in `status.reason`: what the last decision was, in one CamelCase word.
+
+`status.message` holds the sentence with the numbers; the code is what code reads (the
+loop polls sooner while waiting for a rollout, dashboards group by it).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    TARGET_NOT_FOUND = "TargetNotFound"
+    INITIALIZING = "Initializing"
+    INITIALIZED = "Initialized"
+    TARGETS_REPAIRED = "TargetsRepaired"
+    BACK_TO_PRIMARY_SPEC = "BackToPrimarySpec"
+    STRATEGY_NOT_SUPPORTED = "StrategyNotSupported"
+    NEW_REVISION = "NewRevision"
+    ANALYSIS_RESTARTED = "AnalysisRestarted"
+    PRIMARY_NOT_READY = "PrimaryNotReady"  # retriable: waiting for the rollout
+    PRIMARY_STUCK = "PrimaryStuck"  # past its deadline: holding, nothing is changed
+    CANARY_NOT_READY = "CanaryNotReady"  # retriable: waiting for the rollout
+    ANALYSIS_STARTED = "AnalysisStarted"
+    ADVANCED = "Advanced"
+    CHECKS_FAILED = "ChecksFailed"
+    CHECKS_UNAVAILABLE = "ChecksUnavailable"  # the provider failed; nothing counted
+    PROMOTING = "Promoting"
+    PRIMARY_WEIGHT_ADVANCED = "PrimaryWeightAdvanced"
+    FINALISING = "Finalising"
+    SUCCEEDED = "Succeeded"
+    ANALYSIS_SKIPPED = "AnalysisSkipped"
+    FAILED_CHECKS_THRESHOLD = "FailedChecksThreshold"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    PROMOTION_FAILED = "PromotionFailed"
+
+
+# While waiting for a Deployment's rollout the loop comes back soon, not an interval later.
+POLLING_REASONS = frozenset({
+    Reason.INITIALIZING, Reason.PRIMARY_NOT_READY, Reason.CANARY_NOT_READY,
+})

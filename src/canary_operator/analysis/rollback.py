@@ -1,0 +1,65 @@
+"""Ending an analysis badly: rollback to the primary, or a promotion that cannot finish."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from canary_operator.analysis import events
+from canary_operator.analysis.decision import Action, Decision, Event, ScaleTargetToZero, SetWeights
+from canary_operator.analysis.reasons import Reason
+from canary_operator.analysis.tick import Tick
+from canary_operator.api.status import Phase
+
+
+def rollback(tick: Tick, reason: str, code: Reason, why: Iterable[Event]) -> Decision:
+    """All traffic to the primary, the target to zero, phase Failed (flagger.md §2.2
+    step 27). failedChecks is kept, so the status still says how it ended."""
+    return tick.record(
+        tick.enter(Phase.FAILED), reason, code,
+        actions=(SetWeights(100, 0), ScaleTargetToZero()),
+        events=(*why, events.canary_failed(tick.target)), step=True,
+    )
+
+
+def threshold_reached(tick: Tick) -> Decision:
+    failed = tick.status.failed_checks
+    return rollback(
+        tick, f"{failed} failed checks reached the threshold of {tick.threshold}: rolling back",
+        Reason.FAILED_CHECKS_THRESHOLD, (events.threshold_reached(tick.canary, failed),),
+    )
+
+
+def canary_deadline_exceeded(tick: Tick) -> Decision:
+    message = events.canary_not_ready_text(tick.target, tick.seen.canary.message)
+    return rollback(
+        tick, f"{message}: progress deadline exceeded, rolling back",
+        Reason.PROGRESS_DEADLINE_EXCEEDED, (events.deadline_exceeded(tick.canary, message),),
+    )
+
+
+def promotion_failed(tick: Tick) -> Decision:
+    """The primary did not finish its rollout in time while promoting.
+
+    Flagger 1.44 routes all traffic to the canary. We do that only when the canary is
+    ready: it runs the analysed spec at full size and is the side that can serve. When
+    the canary is not ready either, the routes are left as they are, since moving
+    traffic between two unready sides cannot help. The canary is never scaled down here.
+    """
+    seen = tick.seen
+    why = events.primary_not_ready_text(tick.primary, seen.primary.message)
+    failed = tick.enter(Phase.FAILED)
+    halt = events.promotion_failed(tick.canary, seen.primary.message)
+    if seen.canary.ready:
+        actions: tuple[Action, ...] = (SetWeights(0, 100),)
+        return tick.record(
+            failed.model_copy(update={"canary_weight": 100}),
+            f"{why}: promotion failed, routing all traffic to the ready canary {tick.target}",
+            Reason.PROMOTION_FAILED, actions=actions,
+            events=(halt, events.normal(events.ROUTING_ALL_TO_CANARY)), step=True,
+        )
+    weight = seen.weights[1] if seen.weights is not None else tick.status.canary_weight
+    return tick.record(
+        failed.model_copy(update={"canary_weight": weight}),
+        f"{why}: promotion failed; the canary is not ready either, the routes stay as they are",
+        Reason.PROMOTION_FAILED, events=(halt,), step=True,
+    )

@@ -1,0 +1,62 @@
+"""When the next tick is due: the analysis interval after the last step, sooner while a
+rollout is awaited. Time always comes from the caller; nothing here reads a clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from canary_operator.analysis.phases import ACTIVE, INITIALIZING
+from canary_operator.analysis.reasons import POLLING_REASONS, Reason
+from canary_operator.api.base import parse_duration
+from canary_operator.api.canary import DEFAULT_INTERVAL, CanarySpec
+from canary_operator.api.status import CanaryStatus
+
+# How soon to look again while waiting for a Deployment to become ready.
+READINESS_POLL_SECONDS = 2.0
+# Holds that took no step: overdue means "keep the cadence", not "run at once".
+_HOLDING_REASONS = frozenset({
+    Reason.PRIMARY_STUCK, Reason.STRATEGY_NOT_SUPPORTED, Reason.TARGET_NOT_FOUND,
+})
+
+
+def analysis_interval(spec: CanarySpec) -> float:
+    """The spec's analysis interval in seconds, unfloored (default 1m)."""
+    return spec.analysis.interval_seconds if spec.analysis else parse_duration(DEFAULT_INTERVAL)
+
+
+def due_in(spec: CanarySpec, status: CanaryStatus, now: datetime) -> float:
+    """Seconds until the next step is due (<= 0: due now).
+
+    A tick that comes a little early (timer jitter) still counts: the tolerance is a
+    tenth of the interval, at most one second.
+    """
+    if status.last_step_time is None:
+        return 0.0
+    interval = analysis_interval(spec)
+    tolerance = min(1.0, interval / 10)
+    return interval - tolerance - (now - status.last_step_time).total_seconds()
+
+
+def seconds_until_next_tick(
+    spec: CanarySpec, status: CanaryStatus | None, now: datetime, min_interval_seconds: float
+) -> float:
+    """How long the per-Canary loop sleeps before the next tick.
+
+    One interval (floored at `min_interval_seconds`) after the last step; a short poll
+    while initialising or waiting for a rollout; at once when a step is overdue (after
+    a restart); the interval's cadence while idle or holding.
+    """
+    interval = max(analysis_interval(spec), min_interval_seconds)
+    if spec.suspend:
+        return interval
+    if status is None or status.phase in INITIALIZING or status.reason in POLLING_REASONS:
+        return min(interval, READINESS_POLL_SECONDS)
+    active = status.phase in ACTIVE and status.reason not in _HOLDING_REASONS
+    if status.last_step_time is None:
+        return 0.0 if active else interval
+    elapsed = max(0.0, (now - status.last_step_time).total_seconds())
+    if elapsed < interval:
+        return interval - elapsed
+    if active:
+        return 0.0
+    return interval - (elapsed % interval)

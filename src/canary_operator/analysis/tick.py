@@ -1,0 +1,82 @@
+"""One tick's context: the spec, the status it starts from, what was seen, and the two
+ways a tick ends: `hold` (nothing changes) or `record` (a new status, actions, events)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from canary_operator.analysis.decision import Action, Decision, Event
+from canary_operator.analysis.observation import Observation
+from canary_operator.analysis.phases import enter_phase
+from canary_operator.analysis.reasons import Reason
+from canary_operator.analysis.steps import max_weight
+from canary_operator.api.canary import Analysis, CanarySpec
+from canary_operator.api.status import CanaryStatus, Phase
+
+
+@dataclass(frozen=True)
+class Tick:
+    spec: CanarySpec
+    status: CanaryStatus
+    seen: Observation
+
+    # -- names as events print them ---------------------------------------------------
+
+    @property
+    def canary(self) -> str:
+        return f"{self.seen.name}.{self.seen.namespace}"
+
+    @property
+    def target(self) -> str:
+        return f"{self.spec.target_ref.name}.{self.seen.namespace}"
+
+    @property
+    def primary(self) -> str:
+        return f"{self.spec.target_ref.name}-primary.{self.seen.namespace}"
+
+    @property
+    def kind(self) -> str:
+        return self.spec.target_ref.kind
+
+    # -- the analysis settings ----------------------------------------------------------
+
+    @property
+    def analysis(self) -> Analysis | None:
+        return self.spec.analysis
+
+    @property
+    def skipped(self) -> bool:
+        return self.spec.analysis_skipped
+
+    @property
+    def threshold(self) -> int:
+        return self.analysis.effective_threshold if self.analysis else 1
+
+    @property
+    def max_weight(self) -> int:
+        return max_weight(self.analysis)
+
+    # -- endings ------------------------------------------------------------------------
+
+    def hold(self, reason: str, events: Iterable[Event] = (),
+             actions: Iterable[Action] = ()) -> Decision:
+        """The status stays as it is (nothing to write)."""
+        return Decision(self.status, tuple(actions), tuple(events), reason)
+
+    def record(self, status: CanaryStatus, reason: str, code: Reason, *,
+               actions: Iterable[Action] = (), events: Iterable[Event] = (),
+               step: bool = False) -> Decision:
+        """A new status carrying the reason; `step=True` restarts the interval clock."""
+        update: dict[str, Any] = {"reason": code.value, "message": reason}
+        if step:
+            update["last_step_time"] = self.seen.now
+        return Decision(status.model_copy(update=update), tuple(actions), tuple(events), reason)
+
+    def enter(self, phase: Phase, status: CanaryStatus | None = None) -> CanaryStatus:
+        return enter_phase(self.status if status is None else status, phase,
+                           now=self.seen.now, kind=self.kind)
+
+    def with_fields(self, **fields: Any) -> CanaryStatus:
+        return self.status.model_copy(update=fields)

@@ -1,0 +1,142 @@
+"""kopf registration only: settings at startup, watch-fed indexes, one loop per Canary.
+
+Each Canary gets a daemon that ticks the controller, then sleeps until its next step is
+due (`analysis.seconds_until_next_tick`), so every Canary keeps its own interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+from kubernetes.aio import client as aio_client
+
+from canary_operator.analysis.decision import Event
+from canary_operator.api import GROUP, VERSION
+from canary_operator.controller import CanaryController, JsonDict
+from canary_operator.kube.client import close_api_client, new_api_client
+from canary_operator.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+PREFIX = "canary-operator.dev"
+EVENT_REASON = "Synced"  # Flagger gives every event this reason
+
+
+def _slim(body: kopf.Body) -> dict[str, Any]:
+    """What the controller needs of a watched object (managedFields stay out of memory)."""
+    metadata = {k: v for k, v in body.metadata.items() if k != "managedFields"}
+    return {"metadata": metadata, "spec": dict(body.spec), "status": dict(body.status)}
+
+
+@kopf.index("apps", "v1", "deployments")
+async def deployments_index(namespace: str | None, name: str, body: kopf.Body,
+                            **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(namespace or "", name): _slim(body)}
+
+
+@kopf.index(GROUP, VERSION, "metrictemplates")
+async def metric_templates_index(namespace: str | None, name: str, body: kopf.Body,
+                                 **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(namespace or "", name): _slim(body)}
+
+
+class IndexView:
+    """The controller's ClusterView over kopf's indexes."""
+
+    def __init__(self, deployments: kopf.Index[Any, Any],
+                 metric_templates: kopf.Index[Any, Any]) -> None:
+        self._deployments = deployments
+        self._templates = metric_templates
+
+    @staticmethod
+    def _one(index: kopf.Index[Any, Any], key: tuple[str, str]) -> JsonDict | None:
+        store = index.get(key)
+        if not store:
+            return None
+        value: JsonDict = next(iter(store))
+        return value
+
+    def deployment(self, namespace: str, name: str) -> JsonDict | None:
+        return self._one(self._deployments, (namespace, name))
+
+    def metric_template(self, namespace: str, name: str) -> JsonDict | None:
+        return self._one(self._templates, (namespace, name))
+
+
+def post_event(body: JsonDict, event: Event) -> None:
+    kopf.event(body, type=event.type, reason=EVENT_REASON, message=event.message)  # type: ignore[arg-type]
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Our own prefix from day one: changing it later makes every object look unhandled.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.posting.reporting_component = "canary-operator"
+    operator_settings: OperatorSettings = memo.get("settings") or OperatorSettings()
+    api = await new_api_client()
+    memo["api"] = api
+    memo["controller"] = CanaryController(api, operator_settings, post_event)
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    controller: CanaryController | None = memo.get("controller")
+    if controller is not None:
+        await controller.aclose()
+    api: aio_client.ApiClient | None = memo.get("api")
+    if api is not None:
+        await close_api_client(api)
+
+
+@kopf.daemon(GROUP, VERSION, "canaries", cancellation_timeout=5.0)
+async def canary_loop(
+    body: kopf.Body,
+    uid: str,
+    stopped: kopf.DaemonStopped,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:
+    controller: CanaryController = memo["controller"]
+    # The indexes arrive as keyword arguments named after their functions.
+    view = IndexView(kwargs["deployments_index"], kwargs["metric_templates_index"])
+    try:
+        while not stopped:
+            delay = controller.settings.min_interval_seconds
+            try:
+                result = await controller.tick(body, view)
+                delay = result.next_tick_seconds
+                if result.decision is not None:
+                    logger.info(result.decision.reason)
+                if result.problem is not None:
+                    logger.warning(result.problem)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one Canary's trouble never stops the loop, nor the others
+                logger.exception("tick failed; retrying in %.0fs", delay)
+            await stopped.wait(max(delay, 0.05))
+    finally:
+        controller.forget(uid)
+
+
+def run_operator(settings: OperatorSettings) -> None:
+    """Run until interrupted: one standalone instance (no peering yet)."""
+    kopf.configure(
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
+        verbose=settings.log_level == "debug",
+    )
+    logging.getLogger().setLevel(settings.log_level.upper())
+    asyncio.run(kopf.operator(
+        standalone=True,
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        liveness_endpoint=settings.liveness_endpoint,
+        memo=kopf.Memo(settings=settings),
+    ))

@@ -1,0 +1,35 @@
+"""The operator's configuration: one settings object, from `CANARY_OPERATOR_*` variables."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """Read once at startup. Lists are comma-separated: `CANARY_OPERATOR_NAMESPACES=a,b`."""
+
+    model_config = SettingsConfigDict(env_prefix="CANARY_OPERATOR_", frozen=True)
+
+    prometheus_url: str = "http://prometheus:9090"
+    # Watched namespaces; empty means the whole cluster.
+    namespaces: Annotated[tuple[str, ...], NoDecode] = ()
+    selector_labels: Annotated[tuple[str, ...], NoDecode] = (
+        "app", "name", "app.kubernetes.io/name",
+    )
+    mesh_provider: Literal["istio"] = "istio"
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
+    # Flagger floors analysis.interval at 10 s; tests and the lab lower it.
+    min_interval_seconds: float = Field(default=10.0, gt=0)
+    query_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("namespaces", "selector_labels", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value

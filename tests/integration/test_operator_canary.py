@@ -1,0 +1,358 @@
+"""The operator end to end on the lab: the real API server, real Prometheus, and a test
+exporter emitting Istio's series with values each test controls."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from canary_operator.lab import Lab
+from canary_operator.lab.crds import install_crds
+from canary_operator.lab.workloads import deployment
+from tests.conftest import StartPrometheus
+from tests.istio_exporter import IstioExporter
+from tests.operator_harness import OperatorProcess
+from tests.paths import REPO
+
+ISSUE_EXAMPLE = """
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: backend-service
+  namespace: prod
+spec:
+  targetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: backend-service
+  service:
+    port: 80
+    gateways:
+    - public-gateway.istio-system.svc.cluster.local
+    hosts:
+    - api.example.com
+  analysis:
+    interval: 1m
+    threshold: 5
+    maxWeight: 50
+    stepWeight: 10
+    metrics:
+    - name: request-success-rate
+      thresholdRange:
+        min: 99
+      interval: 1m
+    - name: request-duration
+      thresholdRange:
+        max: 500
+      interval: 1m
+"""
+
+NAME = "backend-service"
+GOOD, BAD = "podinfo:6.9.1", "podinfo:6.9.2"
+
+
+def example(namespace: str, interval: str = "1s", metric_window: str = "10s",
+            threshold: int = 5) -> dict[str, Any]:
+    """The issue's Canary, in the test's namespace, with test-sized intervals."""
+    canary: dict[str, Any] = yaml.safe_load(ISSUE_EXAMPLE)
+    canary["metadata"]["namespace"] = namespace
+    canary["spec"]["analysis"]["interval"] = interval
+    canary["spec"]["analysis"]["threshold"] = threshold
+    for metric in canary["spec"]["analysis"]["metrics"]:
+        metric["interval"] = metric_window
+    return canary
+
+
+@pytest.fixture(scope="module")
+def canary_crds(lab: Lab, api: client.ApiClient) -> None:
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        install_crds(api, path)
+
+
+@pytest.fixture
+def exporter() -> Iterator[IstioExporter]:
+    with IstioExporter.start() as started:
+        yield started
+
+
+@pytest.fixture
+def prometheus_url(prometheus: StartPrometheus, exporter: IstioExporter) -> str:
+    return prometheus([exporter.scrape_job()])
+
+
+@pytest.fixture
+def operator(lab: Lab, namespace: str, prometheus_url: str, canary_crds: None,
+             tmp_path: Path) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(lab, [namespace, "prod"], prometheus_url, tmp_path)
+    process.start()
+    yield process
+    process.stop()
+
+
+class Cluster:
+    """The few reads and writes the scenarios need, with the lab's waiting."""
+
+    def __init__(self, lab: Lab, api: client.ApiClient, namespace: str) -> None:
+        self.lab, self.namespace = lab, namespace
+        self.apps = client.AppsV1Api(api)
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+
+    def create_target(self, image: str = "podinfo:6.9.0", replicas: int = 2) -> None:
+        body = deployment(NAME, image, replicas=replicas)
+        self.apps.create_namespaced_deployment(
+            self.namespace, client.V1Deployment.model_validate(body))
+
+    def set_image(self, image: str) -> None:
+        self.apps.patch_namespaced_deployment(NAME, self.namespace, {"spec": {"template": {
+            "spec": {"containers": [{"name": NAME, "image": image}]}}}})
+
+    def apply_canary(self, body: dict[str, Any]) -> None:
+        self.custom.create_namespaced_custom_object(
+            "flagger.app", "v1beta1", self.namespace, "canaries", body)
+
+    def canary(self, name: str = NAME) -> dict[str, Any]:
+        got: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            "flagger.app", "v1beta1", self.namespace, "canaries", name)
+        return got
+
+    def phase(self, name: str = NAME) -> str:
+        return str(self.canary(name).get("status", {}).get("phase", ""))
+
+    def weights(self, apex: str = NAME) -> tuple[int, int] | None:
+        try:
+            vs = self.custom.get_namespaced_custom_object(
+                "networking.istio.io", "v1beta1", self.namespace, "virtualservices", apex)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        route = vs["spec"]["http"][0]["route"]
+        routes = {r["destination"]["host"]: r.get("weight", 0) for r in route}
+        return routes.get(f"{apex}-primary", 0), routes.get(f"{apex}-canary", 0)
+
+    def events(self, name: str = NAME) -> list[str]:
+        return [e.message or "" for e in self.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=Canary"
+        ).items]
+
+    def wait_phase(self, phase: str, timeout: float = 120, name: str = NAME) -> None:
+        self.lab.wait_for(lambda: self.phase(name) == phase, f"Canary {name} to be {phase}",
+                          timeout)
+
+    def deployment(self, name: str) -> client.V1Deployment:
+        return self.apps.read_namespaced_deployment(name, self.namespace)
+
+
+class WeightSampler:
+    """Samples the VirtualService's canary weight in the background; keeps each change."""
+
+    def __init__(self, read: Callable[[], tuple[int, int] | None]) -> None:
+        self.read = read
+        self.seen: list[tuple[int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            current = self.read()
+            if current is not None and (not self.seen or self.seen[-1] != current):
+                self.seen.append(current)
+            self._stop.wait(0.1)
+
+    def stop(self) -> list[int]:
+        self._stop.set()
+        self._thread.join()
+        return [canary for _, canary in self.seen]
+
+
+@pytest.fixture
+def cluster(lab: Lab, api: client.ApiClient, namespace: str) -> Cluster:
+    return Cluster(lab, api, namespace)
+
+
+def _initialized(cluster: Cluster, exporter: IstioExporter, canary: dict[str, Any]) -> None:
+    exporter.set_behaviour(cluster.namespace, f"{NAME}-primary", rps=20)
+    cluster.create_target()
+    cluster.apply_canary(canary)
+    cluster.wait_phase("Initialized", timeout=60)
+
+
+def test_the_issue_example_applies_unchanged_and_initializes(
+    lab: Lab, api: client.ApiClient, operator: OperatorProcess
+) -> None:
+    core = client.CoreV1Api(api)
+    try:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="prod")))
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    prod = Cluster(lab, api, "prod")
+    lab.wait_for(lambda: _has_default_sa(core, "prod"), "prod's default ServiceAccount")
+    prod.create_target(replicas=3)
+    prod.apply_canary(yaml.safe_load(ISSUE_EXAMPLE))
+    prod.wait_phase("Initialized", timeout=60)
+
+    primary = prod.deployment(f"{NAME}-primary")
+    assert primary.status and primary.status.ready_replicas == 3
+    assert primary.spec and primary.spec.selector.match_labels == {"app": f"{NAME}-primary"}
+    lab.wait_for(lambda: (prod.deployment(NAME).spec.replicas or 0) == 0,  # type: ignore[union-attr]
+                 "the target to be scaled to zero")
+    selectors = {name: core.read_namespaced_service(name, "prod").spec.selector  # type: ignore[union-attr]
+                 for name in (NAME, f"{NAME}-primary", f"{NAME}-canary")}
+    assert selectors == {NAME: {"app": f"{NAME}-primary"},
+                         f"{NAME}-primary": {"app": f"{NAME}-primary"},
+                         f"{NAME}-canary": {"app": NAME}}
+    for rule in (f"{NAME}-primary", f"{NAME}-canary"):
+        dr = prod.custom.get_namespaced_custom_object(
+            "networking.istio.io", "v1beta1", "prod", "destinationrules", rule)
+        assert dr["spec"]["host"] == rule
+    vs = prod.custom.get_namespaced_custom_object(
+        "networking.istio.io", "v1beta1", "prod", "virtualservices", NAME)
+    assert vs["spec"]["gateways"] == ["public-gateway.istio-system.svc.cluster.local"]
+    assert set(vs["spec"]["hosts"]) == {"api.example.com", NAME}
+    assert prod.weights() == (100, 0)
+    assert any(m.startswith(f"Initialization done! {NAME}.prod") for m in prod.events())
+    custom = prod.custom
+    custom.delete_namespaced_custom_object("flagger.app", "v1beta1", "prod", "canaries", NAME)
+    core.delete_namespace("prod")
+
+
+def _has_default_sa(core: client.CoreV1Api, namespace: str) -> bool:
+    try:
+        core.read_namespaced_service_account("default", namespace)
+    except ApiException:
+        return False
+    return True
+
+
+def test_a_healthy_release_walks_the_steps_and_is_promoted(
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+) -> None:
+    _initialized(cluster, exporter, example(cluster.namespace))
+    exporter.set_behaviour(cluster.namespace, NAME, rps=20, error_rate=0, latency_ms=40)
+    sampler = WeightSampler(cluster.weights)
+    cluster.set_image(GOOD)
+    cluster.wait_phase("Succeeded", timeout=120)
+    weights = sampler.stop()
+
+    assert _dedupe(weights) == [0, 10, 20, 30, 40, 50, 0]
+    primary = cluster.deployment(f"{NAME}-primary")
+    assert primary.spec and primary.spec.template.spec
+    assert primary.spec.template.spec.containers[0].image == GOOD
+    cluster.lab.wait_for(lambda: (cluster.deployment(NAME).spec.replicas or 0) == 0,  # type: ignore[union-attr]
+                         "the canary to be scaled to zero")
+    assert cluster.weights() == (100, 0)
+    promoted = [c for c in cluster.canary()["status"]["conditions"] if c["type"] == "Promoted"]
+    assert [c["status"] for c in promoted] == ["True"]
+
+
+def _dedupe(values: list[int]) -> list[int]:
+    out: list[int] = []
+    for value in values:
+        if not out or out[-1] != value:
+            out.append(value)
+    return out
+
+
+def test_a_low_success_rate_rolls_back_after_the_threshold(
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+) -> None:
+    _initialized(cluster, exporter, example(cluster.namespace, threshold=3))
+    exporter.set_behaviour(cluster.namespace, NAME, rps=20, error_rate=0.2)
+    cluster.set_image(BAD)
+    cluster.wait_phase("Failed", timeout=120)
+
+    status = cluster.canary()["status"]
+    assert status["failedChecks"] >= 3
+    assert cluster.weights() == (100, 0)
+    cluster.lab.wait_for(lambda: (cluster.deployment(NAME).spec.replicas or 0) == 0,  # type: ignore[union-attr]
+                         "the canary to be scaled to zero")
+    events = cluster.events()
+    assert any("success rate" in m and "< 99" in m for m in events), events
+    assert any(m.startswith(f"Canary failed! Scaling down {NAME}.") for m in events), events
+
+
+def test_a_slow_release_rolls_back(
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+) -> None:
+    _initialized(cluster, exporter, example(cluster.namespace, threshold=2))
+    exporter.set_behaviour(cluster.namespace, NAME, rps=20, latency_ms=800)
+    cluster.set_image(BAD)
+    cluster.wait_phase("Failed", timeout=120)
+    events = cluster.events()
+    assert any("request duration" in m and "> 500" in m for m in events), events
+
+
+def test_no_data_counts_as_a_failed_check_and_says_so(
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+) -> None:
+    _initialized(cluster, exporter, example(cluster.namespace, threshold=2))
+    # No traffic for the canary's workload at all: the queries return nothing.
+    cluster.set_image(BAD)
+    cluster.wait_phase("Failed", timeout=120)
+    events = cluster.events()
+    no_data = [m for m in events if "NoData" in m]
+    assert no_data, events
+    assert any("istio_requests_total" in m for m in no_data), no_data
+
+
+def test_a_new_image_mid_analysis_restarts_at_weight_zero(
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+) -> None:
+    _initialized(cluster, exporter, example(cluster.namespace, interval="2s"))
+    exporter.set_behaviour(cluster.namespace, NAME, rps=20)
+    cluster.set_image(GOOD)
+    cluster.lab.wait_for(lambda: (cluster.weights() or (0, 0))[1] >= 20, "weight 20", 120)
+    sampler = WeightSampler(cluster.weights)
+    cluster.set_image("podinfo:6.9.3")
+    cluster.wait_phase("Succeeded", timeout=120)
+    weights = _dedupe(sampler.stop())
+    restart = weights.index(0)
+    assert weights[restart:] == [0, 10, 20, 30, 40, 50, 0], weights
+    assert any("Restarting analysis" in m for m in cluster.events())
+    primary = cluster.deployment(f"{NAME}-primary")
+    assert primary.spec and primary.spec.template.spec
+    assert primary.spec.template.spec.containers[0].image == "podinfo:6.9.3"
+
+
+def test_the_operator_restarted_mid_analysis_resumes_where_it_was(
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+) -> None:
+    _initialized(cluster, exporter, example(cluster.namespace, interval="2s"))
+    exporter.set_behaviour(cluster.namespace, NAME, rps=20)
+    sampler = WeightSampler(cluster.weights)
+    cluster.set_image(GOOD)
+    cluster.lab.wait_for(lambda: (cluster.weights() or (0, 0))[1] == 30, "weight 30", 120)
+    operator.restart()
+    cluster.wait_phase("Succeeded", timeout=120)
+    assert _dedupe(sampler.stop()) == [0, 10, 20, 30, 40, 50, 0]
+    assert operator.starts == 2
+
+
+def test_a_missing_target_is_reported_while_another_canary_progresses(
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+) -> None:
+    orphan = example(cluster.namespace)
+    orphan["metadata"]["name"] = "orphan"
+    orphan["spec"]["targetRef"]["name"] = "does-not-exist"
+    cluster.apply_canary(orphan)
+    _initialized(cluster, exporter, example(cluster.namespace))
+    exporter.set_behaviour(cluster.namespace, NAME, rps=20)
+    cluster.set_image(GOOD)
+    cluster.wait_phase("Succeeded", timeout=120)
+
+    def reported() -> bool:
+        message = cluster.canary("orphan").get("status", {}).get("message", "")
+        return "does-not-exist" in message and "not found" in message
+
+    cluster.lab.wait_for(reported, "the orphan Canary's status to name its missing target", 30)
+    assert any("does-not-exist" in m for m in cluster.events("orphan"))

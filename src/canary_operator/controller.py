@@ -27,11 +27,12 @@ from canary_operator.analysis.decision import (
     ScaleTargetUp,
     SetWeights,
 )
+from canary_operator.analysis.deletion import RevertStep
 from canary_operator.analysis.observation import MetricObservation, Observation, Readiness
 from canary_operator.api import GROUP, VERSION, Canary, CanaryStatus
 from canary_operator.api.metric_template import MetricTemplate
 from canary_operator.api.support import format_validation_error, unsupported_fields
-from canary_operator.kube.services import ensure_services
+from canary_operator.kube.services import ensure_services, revert_apex_service
 from canary_operator.kube.workloads import (
     TargetError,
     ensure_primary,
@@ -256,6 +257,24 @@ class CanaryController:
     async def _report_problem(self, body: JsonDict, canary: Canary, problem: str) -> None:
         self.post_event(body, Event("Warning", problem))
         await self._patch_status(canary, {"message": problem})
+
+    # -- deletion ----------------------------------------------------------------------
+
+    async def revert(self, body: JsonDict, view: ClusterView, attempt: int) -> RevertStep:
+        """revertOnDeletion: the target serves again before the Canary's objects go."""
+        canary = Canary.model_validate(body)
+        step = analysis.plan_revert(self._observe(canary, view, self.clock(), None), attempt)
+        if attempt == 0:
+            await self._patch_status(canary, {"phase": "Terminating", "message": step.reason})
+        namespace, target_name = canary.metadata.namespace, canary.spec.target_ref.name
+        target = view.deployment(namespace, target_name)
+        if step.target_replicas is not None and target is not None:
+            await scale(self.api, namespace, target_name, step.target_replicas)
+            await revert_apex_service(
+                self.api, canary, selector_label(target, self.settings.selector_labels))
+        for event in step.events:
+            self.post_event(body, event)
+        return step
 
     # -- bad input ---------------------------------------------------------------------
 

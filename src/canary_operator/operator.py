@@ -126,6 +126,21 @@ async def canary_loop(
         controller.forget(uid)
 
 
+def _reverts_on_deletion(spec: kopf.Spec, **_: Any) -> bool:
+    return bool(spec.get("revertOnDeletion"))
+
+
+@kopf.on.delete(GROUP, VERSION, "canaries", when=_reverts_on_deletion)
+async def revert_on_deletion(body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Logger,
+                             **kwargs: Any) -> None:
+    controller: CanaryController = memo["controller"]
+    view = IndexView(kwargs["deployments_index"], kwargs["metric_templates_index"])
+    step = await controller.revert(body, view, retry)
+    logger.info(step.reason)
+    if not step.done:
+        raise kopf.TemporaryError(step.reason, delay=2)
+
+
 def run_operator(settings: OperatorSettings) -> None:
     """Run until interrupted: one standalone instance (no peering yet)."""
     kopf.configure(

@@ -356,3 +356,40 @@ def test_a_missing_target_is_reported_while_another_canary_progresses(
 
     cluster.lab.wait_for(reported, "the orphan Canary's status to name its missing target", 30)
     assert any("does-not-exist" in m for m in cluster.events("orphan"))
+
+
+def test_revert_on_deletion_gives_the_target_its_traffic_back(
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+) -> None:
+    # The user's own apex Service, as an app has before it adopts a Canary.
+    cluster.core.create_namespaced_service(cluster.namespace, client.V1Service(
+        metadata=client.V1ObjectMeta(name=NAME),
+        spec=client.V1ServiceSpec(selector={"app": NAME},
+                                  ports=[client.V1ServicePort(port=80, target_port=9898)])))
+    canary = example(cluster.namespace)
+    canary["spec"]["revertOnDeletion"] = True
+    _initialized(cluster, exporter, canary)
+    apex = cluster.core.read_namespaced_service(NAME, cluster.namespace)
+    assert apex.spec and apex.spec.selector == {"app": f"{NAME}-primary"}
+
+    cluster.custom.delete_namespaced_custom_object(
+        "flagger.app", "v1beta1", cluster.namespace, "canaries", NAME)
+
+    def gone() -> bool:
+        try:
+            cluster.canary()
+        except ApiException as error:
+            if error.status == 404:
+                return True
+            raise
+        return False
+
+    cluster.lab.wait_for(gone, "the Canary's finalizer to finish", 60)
+    target = cluster.deployment(NAME)
+    assert target.spec and target.spec.replicas == 2  # the primary's replicas
+    assert target.status and target.status.ready_replicas == 2
+    apex = cluster.core.read_namespaced_service(NAME, cluster.namespace)
+    assert apex.spec and apex.spec.selector == {"app": NAME}
+    events = cluster.events()
+    assert any(m.startswith(f"Terminating canary {NAME}.") for m in events), events
+    assert any(m.startswith(f"Terminated canary {NAME}.") for m in events), events

@@ -323,7 +323,6 @@ def test_unsupported_fields_are_listed_in_spec_order() -> None:
         "spec.analysis.alerts",
         "spec.autoscalerRef",
         "spec.ingressRef",
-        "spec.revertOnDeletion",
         "spec.provider",
         "spec.targetRef.kind",
     ]

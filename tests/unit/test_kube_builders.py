@@ -23,6 +23,7 @@ from canary_operator.kube import (
     pod_template_hash,
     selector_label,
 )
+from canary_operator.kube.services import build_apex_revert_patch
 from canary_operator.kube.workloads import FLAGGER_ID
 
 UID = "7d1c0e0a-0000-4000-8000-000000000001"
@@ -457,3 +458,29 @@ def test_a_service_the_canary_does_not_own_only_gains_the_flux_annotations() -> 
     patch = build_service_patch(canary, live, desired)
     assert patch == {"metadata": {"annotations": dict(ROUTER_ANNOTATIONS),
                                   "resourceVersion": "3"}}
+
+
+def test_revert_points_a_users_apex_service_back_at_the_target() -> None:
+    canary = _revert_canary()
+    live = {"metadata": {"name": "podinfo"},
+            "spec": {"selector": {"app": "podinfo-primary", "tier": "web"}}}
+    assert build_apex_revert_patch(canary, live, ("app", "podinfo")) == {
+        "spec": {"selector": {"app": "podinfo", "tier": None}}}
+    assert build_apex_revert_patch(
+        canary, {"spec": {"selector": {"app": "podinfo"}}}, ("app", "podinfo")) == {}
+
+
+def test_revert_leaves_an_apex_service_the_canary_owns_to_garbage_collection() -> None:
+    canary = _revert_canary()
+    owned = {"metadata": {"name": "podinfo", "ownerReferences": [owner_reference(canary)]},
+             "spec": {"selector": {"app": "podinfo-primary"}}}
+    assert build_apex_revert_patch(canary, owned, ("app", "podinfo")) == {}
+    assert build_apex_revert_patch(canary, None, ("app", "podinfo")) == {}
+
+
+def _revert_canary() -> Canary:
+    return Canary.model_validate({
+        "metadata": {"name": "podinfo", "namespace": "test", "uid": "u-1"},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+                 "service": {"port": 9898}, "revertOnDeletion": True},
+    })

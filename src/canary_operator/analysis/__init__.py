@@ -16,6 +16,7 @@ from canary_operator.analysis.decision import (
     ScaleTargetUp,
     SetWeights,
 )
+from canary_operator.analysis.deletion import RevertStep, plan_revert
 from canary_operator.analysis.observation import MetricObservation, Observation, Readiness
 from canary_operator.analysis.readiness import deployment_readiness
 from canary_operator.analysis.reasons import Reason
@@ -33,6 +34,7 @@ __all__ = [
     "PromoteTemplate",
     "Readiness",
     "Reason",
+    "RevertStep",
     "ScaleTargetToZero",
     "ScaleTargetUp",
     "SetWeights",
@@ -40,5 +42,6 @@ __all__ = [
     "decide",
     "deployment_readiness",
     "needs_metrics",
+    "plan_revert",
     "seconds_until_next_tick",
 ]

@@ -23,7 +23,7 @@ from canary_operator.api.crdgen import schema_at
 _SUPPORTED: dict[type[BaseModel], frozenset[str]] = {
     CanarySpec: frozenset({
         "targetRef", "service", "analysis", "provider", "metricsServer",
-        "progressDeadlineSeconds", "skipAnalysis", "suspend",
+        "progressDeadlineSeconds", "skipAnalysis", "suspend", "revertOnDeletion",
     }),
     CanaryService: frozenset({
         "port", "name", "portName", "targetPort", "hosts", "gateways", "match", "retries",

@@ -161,3 +161,34 @@ async def ensure_services(api: ApiClient, canary: Canary,
                 _content_type=MERGE_PATCH))
         result.append(live)
     return result
+
+
+def build_apex_revert_patch(canary: Canary, live: Mapping[str, Any] | None,
+                            label: tuple[str, str]) -> JsonDict:
+    """revertOnDeletion: point a user's own apex Service back at the target's pods.
+
+    A Service this Canary created is left alone: it goes with the Canary (owner reference).
+    """
+    if live is None or is_owned_by(live, canary):
+        return {}
+    key, value = label
+    if live.get("spec", {}).get("selector") == {key: value}:
+        return {}
+    # A merge patch merges maps: null out the keys that must go, then set ours.
+    selector: dict[str, str | None] = dict.fromkeys(live.get("spec", {}).get("selector") or {})
+    selector[key] = value
+    return {"spec": {"selector": selector}}
+
+
+async def revert_apex_service(api: ApiClient, canary: Canary, label: tuple[str, str]) -> bool:
+    """Apply `build_apex_revert_patch`; True if the Service had to be changed."""
+    core = CoreV1Api(api)
+    namespace, name = canary.metadata.namespace, canary.spec.apex_name
+    live = await read_json_or_none(
+        core.read_namespaced_service_without_preload_content(name, namespace))
+    patch = build_apex_revert_patch(canary, live, label)
+    if not patch:
+        return False
+    await read_json(core.patch_namespaced_service_without_preload_content(
+        name, namespace, patch, field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH))
+    return True

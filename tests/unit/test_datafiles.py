@@ -24,4 +24,4 @@ def test_shared_testdata_holds_the_istio_crds_and_kwok_stages() -> None:
     files = from_data_dir(data_dir)
     names = {crd["metadata"]["name"] for crd in load_crds(files.istio_crds)}
     assert {"virtualservices.networking.istio.io", "destinationrules.networking.istio.io"} <= names
-    assert len(files.kwok_stages) == 5
+    assert len(files.kwok_stages) == 6

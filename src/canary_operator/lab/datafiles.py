@@ -18,13 +18,16 @@ from canary_operator.lab.errors import DataFilesMissing, PrerequisiteMissing
 from canary_operator.lab.versions import PINS, Pins
 
 # kwok v0.8.0 has no built-in stages: these make nodes Ready and pods Running/Ready,
-# complete Job pods, and really delete terminating pods (old ReplicaSets drain).
+# complete Job pods, and really delete terminating pods (old ReplicaSets drain). The chaos
+# stage fails the containers of pods labelled
+# `pod-container-running-failed.stage.kwok.x-k8s.io: "true"`: a release that never runs.
 KWOK_STAGES = (
     ("node", "fast", "node-initialize.yaml"),
     ("node", "heartbeat-with-lease", "node-heartbeat-with-lease.yaml"),
     ("pod", "fast", "pod-ready.yaml"),
     ("pod", "fast", "pod-complete.yaml"),
     ("pod", "fast", "pod-delete.yaml"),
+    ("pod", "chaos", "pod-container-running-failed.yaml"),
 )
 
 

@@ -3,8 +3,7 @@ exporter emitting Istio's series with values each test controls."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from canary_operator.lab import Lab
 from canary_operator.lab.crds import install_crds
-from canary_operator.lab.workloads import deployment
+from tests.canary_cluster import Cluster, WeightSampler, dedupe
 from tests.conftest import StartPrometheus
 from tests.istio_exporter import IstioExporter
 from tests.operator_harness import OperatorProcess
@@ -96,84 +95,6 @@ def operator(lab: Lab, namespace: str, prometheus_url: str, canary_crds: None,
     process.stop()
 
 
-class Cluster:
-    """The few reads and writes the scenarios need, with the lab's waiting."""
-
-    def __init__(self, lab: Lab, api: client.ApiClient, namespace: str) -> None:
-        self.lab, self.namespace = lab, namespace
-        self.apps = client.AppsV1Api(api)
-        self.core = client.CoreV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
-
-    def create_target(self, image: str = "podinfo:6.9.0", replicas: int = 2) -> None:
-        body = deployment(NAME, image, replicas=replicas)
-        self.apps.create_namespaced_deployment(
-            self.namespace, client.V1Deployment.model_validate(body))
-
-    def set_image(self, image: str) -> None:
-        self.apps.patch_namespaced_deployment(NAME, self.namespace, {"spec": {"template": {
-            "spec": {"containers": [{"name": NAME, "image": image}]}}}})
-
-    def apply_canary(self, body: dict[str, Any]) -> None:
-        self.custom.create_namespaced_custom_object(
-            "flagger.app", "v1beta1", self.namespace, "canaries", body)
-
-    def canary(self, name: str = NAME) -> dict[str, Any]:
-        got: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            "flagger.app", "v1beta1", self.namespace, "canaries", name)
-        return got
-
-    def phase(self, name: str = NAME) -> str:
-        return str(self.canary(name).get("status", {}).get("phase", ""))
-
-    def weights(self, apex: str = NAME) -> tuple[int, int] | None:
-        try:
-            vs = self.custom.get_namespaced_custom_object(
-                "networking.istio.io", "v1beta1", self.namespace, "virtualservices", apex)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        route = vs["spec"]["http"][0]["route"]
-        routes = {r["destination"]["host"]: r.get("weight", 0) for r in route}
-        return routes.get(f"{apex}-primary", 0), routes.get(f"{apex}-canary", 0)
-
-    def events(self, name: str = NAME) -> list[str]:
-        return [e.message or "" for e in self.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=Canary"
-        ).items]
-
-    def wait_phase(self, phase: str, timeout: float = 120, name: str = NAME) -> None:
-        self.lab.wait_for(lambda: self.phase(name) == phase, f"Canary {name} to be {phase}",
-                          timeout)
-
-    def deployment(self, name: str) -> client.V1Deployment:
-        return self.apps.read_namespaced_deployment(name, self.namespace)
-
-
-class WeightSampler:
-    """Samples the VirtualService's canary weight in the background; keeps each change."""
-
-    def __init__(self, read: Callable[[], tuple[int, int] | None]) -> None:
-        self.read = read
-        self.seen: list[tuple[int, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            current = self.read()
-            if current is not None and (not self.seen or self.seen[-1] != current):
-                self.seen.append(current)
-            self._stop.wait(0.1)
-
-    def stop(self) -> list[int]:
-        self._stop.set()
-        self._thread.join()
-        return [canary for _, canary in self.seen]
-
-
 @pytest.fixture
 def cluster(lab: Lab, api: client.ApiClient, namespace: str) -> Cluster:
     return Cluster(lab, api, namespace)
@@ -244,7 +165,7 @@ def test_a_healthy_release_walks_the_steps_and_is_promoted(
     cluster.wait_phase("Succeeded", timeout=120)
     weights = sampler.stop()
 
-    assert _dedupe(weights) == [0, 10, 20, 30, 40, 50, 0]
+    assert dedupe(weights) == [0, 10, 20, 30, 40, 50, 0]
     primary = cluster.deployment(f"{NAME}-primary")
     assert primary.spec and primary.spec.template.spec
     assert primary.spec.template.spec.containers[0].image == GOOD
@@ -253,14 +174,6 @@ def test_a_healthy_release_walks_the_steps_and_is_promoted(
     assert cluster.weights() == (100, 0)
     promoted = [c for c in cluster.canary()["status"]["conditions"] if c["type"] == "Promoted"]
     assert [c["status"] for c in promoted] == ["True"]
-
-
-def _dedupe(values: list[int]) -> list[int]:
-    out: list[int] = []
-    for value in values:
-        if not out or out[-1] != value:
-            out.append(value)
-    return out
 
 
 def test_a_low_success_rate_rolls_back_after_the_threshold(
@@ -315,7 +228,7 @@ def test_a_new_image_mid_analysis_restarts_at_weight_zero(
     sampler = WeightSampler(cluster.weights)
     cluster.set_image("podinfo:6.9.3")
     cluster.wait_phase("Succeeded", timeout=120)
-    weights = _dedupe(sampler.stop())
+    weights = dedupe(sampler.stop())
     restart = weights.index(0)
     assert weights[restart:] == [0, 10, 20, 30, 40, 50, 0], weights
     assert any("Restarting analysis" in m for m in cluster.events())
@@ -334,7 +247,7 @@ def test_the_operator_restarted_mid_analysis_resumes_where_it_was(
     cluster.lab.wait_for(lambda: (cluster.weights() or (0, 0))[1] == 30, "weight 30", 120)
     operator.restart()
     cluster.wait_phase("Succeeded", timeout=120)
-    assert _dedupe(sampler.stop()) == [0, 10, 20, 30, 40, 50, 0]
+    assert dedupe(sampler.stop()) == [0, 10, 20, 30, 40, 50, 0]
     assert operator.starts == 2
 
 

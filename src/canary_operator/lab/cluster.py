@@ -14,7 +14,7 @@ import shutil
 import ssl
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,17 +208,30 @@ class Lab:
 
     # -- steps of `up` -----------------------------------------------------------------
 
-    def _start(self, name: str, argv: Sequence[str]) -> ProcessRecord:
-        record = spawn(name, argv, self.state.state_dir / "logs" / f"{name}.log")
+    def spawn(self, name: str, argv: Sequence[str],
+              env: Mapping[str, str] | None = None) -> ProcessRecord:
+        """Start a process that belongs to the lab: `down` stops it with the rest."""
+        record = spawn(name, argv, self.state.state_dir / "logs" / f"{name}.log", env=env)
         self.state.processes.append(record)
         self.state.save()
         return record
+
+    def stop_process(self, name: str) -> None:
+        """Stop the lab's processes called `name` and forget them."""
+        kept = []
+        for record in self.state.processes:
+            if record.name == name:
+                stop(record)
+            else:
+                kept.append(record)
+        self.state.processes = kept
+        self.state.save()
 
     def _start_components(self, components: Sequence[Component], pki: Pki) -> None:
         admin_tls = self._admin_tls()
         for component in components:
             t0 = time.monotonic()
-            self._start(component.name, component.argv)
+            self.spawn(component.name, component.argv)
             verify: ssl.SSLContext | bool = (
                 admin_tls if component.name == "kube-apiserver" else False
             )
@@ -244,15 +257,18 @@ class Lab:
     # -- Prometheus --------------------------------------------------------------------
 
     def start_prometheus(self, scrape_configs: Sequence[dict[str, Any]],
-                         timeout: float = STARTUP_TIMEOUT) -> str:
-        """Start Prometheus scraping `scrape_configs` every second; return its URL."""
+                         timeout: float = STARTUP_TIMEOUT, port: int | None = None) -> str:
+        """Start Prometheus scraping `scrape_configs` every second; return its URL.
+
+        `port` reuses an earlier URL (Prometheus coming back after an outage, with its data).
+        """
         binary = prometheus.find_prometheus()
         directory = self.state.state_dir / "prometheus"
         directory.mkdir(parents=True, exist_ok=True)
         config_file = prometheus.write_config(directory / "prometheus.yml", scrape_configs)
-        port = free_port()
+        port = port or free_port()
         url = f"http://127.0.0.1:{port}"
-        record = self._start(
+        record = self.spawn(
             "prometheus",
             prometheus.prometheus_argv(binary, config_file, directory / "data", port),
         )
@@ -263,15 +279,8 @@ class Lab:
         return url
 
     def stop_prometheus(self) -> None:
-        kept = []
-        for record in self.state.processes:
-            if record.name == "prometheus":
-                stop(record)
-            else:
-                kept.append(record)
-        self.state.processes = kept
         self.state.prometheus_url = None
-        self.state.save()
+        self.stop_process("prometheus")
 
 
 def _node_schedulable(node: Any) -> bool:

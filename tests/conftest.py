@@ -73,3 +73,11 @@ def prometheus(lab: Lab) -> Iterator[StartPrometheus]:
 @pytest.fixture
 def testdata() -> Path | None:
     return shared_testdata()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by folder, so `-m "not e2e"` and friends select layers."""
+    for item in items:
+        for layer in ("integration", "e2e"):
+            if f"/{layer}/" in str(item.path):
+                item.add_marker(getattr(pytest.mark, layer))

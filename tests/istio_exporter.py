@@ -27,42 +27,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
+from canary_operator.lab.meshsim.labels import ISTIO_DURATION_BUCKETS_MS, ISTIO_LABELS, REPORTERS
 from canary_operator.lab.processes import free_port
 from canary_operator.lab.prometheus import static_job
 
-# Istio's default buckets for istio_request_duration_milliseconds.
-ISTIO_DURATION_BUCKETS_MS = (
-    1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
-    1800000, 3600000,
-)
-ISTIO_LABELS = (
-    "reporter",
-    "source_workload",
-    "source_workload_namespace",
-    "source_principal",
-    "source_app",
-    "source_version",
-    "source_canonical_service",
-    "source_canonical_revision",
-    "source_cluster",
-    "destination_workload",
-    "destination_workload_namespace",
-    "destination_principal",
-    "destination_app",
-    "destination_version",
-    "destination_service",
-    "destination_service_name",
-    "destination_service_namespace",
-    "destination_canonical_service",
-    "destination_canonical_revision",
-    "destination_cluster",
-    "request_protocol",
-    "response_code",
-    "grpc_response_status",
-    "response_flags",
-    "connection_security_policy",
-)
-REPORTERS = ("destination", "source")
 SUCCESS_CODE = "200"
 TICK_SECONDS = 0.05
 

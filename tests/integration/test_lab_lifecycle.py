@@ -12,7 +12,6 @@ import pytest
 
 from canary_operator.lab import Lab
 from canary_operator.lab.datafiles import from_go_modules
-from canary_operator.lab.demo import run_demo
 from canary_operator.lab.errors import ComponentDied
 from canary_operator.lab.processes import is_running, wait_for
 from tests.paths import shared_testdata
@@ -68,12 +67,3 @@ def test_data_files_come_from_the_pinned_go_modules_without_a_data_dir() -> None
         shared_crds = shared / "istio" / "crds-v1.30.3.yaml"
         assert files.istio_crds.read_bytes() == shared_crds.read_bytes()
 
-
-def test_the_demo_shows_a_rolling_update_and_cleans_up(lab: Lab, tmp_path: Path) -> None:
-    said: list[str] = []
-    run_demo(tmp_path / "demo-lab", shared_testdata(), keep=False, say=said.append)
-    progress = [line for line in said if "demo/podinfo:" in line]
-    assert any("old replicas left" in line and " 0 old" not in line for line in progress), said
-    assert progress[-1].endswith("3/3 updated, 3/3 available, 0 old replicas left")
-    assert "rolled out" in said and said[-1] == "lab stopped"
-    assert not (tmp_path / "demo-lab").exists()

@@ -11,6 +11,7 @@ from canary_operator.api.crdgen import write_crds
 from canary_operator.lab import Lab, LabError, default_state_dir
 from canary_operator.lab.build import ensure_toolchain
 from canary_operator.lab.demo import run_demo
+from canary_operator.lab.meshsim.command import add_meshsim_arguments, run_meshsim
 from canary_operator.operator import run_operator
 from canary_operator.settings import OperatorSettings
 
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lab_options(demo)
     _add_up_options(demo)
     demo.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    add_meshsim_arguments(lab_commands.add_parser(
+        "meshsim", help="a stand-in for Istio's Envoy sidecars: Istio request metrics for "
+                        "every VirtualService's traffic, until Ctrl-C"))
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions (YAML)")
     crds.add_argument("--output-dir", type=Path, default=Path("crds"),
                       help="directory for the CRD files (default ./crds)")
@@ -77,6 +81,8 @@ def _lab(args: argparse.Namespace) -> int:
     if args.lab_command == "demo":
         run_demo(args.state_dir, args.data_dir, args.keep)
         return 0
+    if args.lab_command == "meshsim":
+        return run_meshsim(args)
     lab = Lab.attach(args.state_dir)
     if args.lab_command == "down":
         lab.down()

@@ -1,7 +1,0 @@
-import pytest
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "/integration/" in str(item.path):
-            item.add_marker(pytest.mark.integration)

@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # checkout when present, else the lab reads them from the pinned Go modules.
 DATA   ?= $(wildcard ../shared/testdata)
 
-.PHONY: demo test lint unit integration toolchain prometheus clean
+.PHONY: demo test lint unit integration e2e toolchain prometheus clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: $(BIN)/.installed
+demo: prometheus toolchain $(BIN)/.installed
 	$(BIN)/canary-operator lab demo $(if $(DATA),--data-dir $(DATA))
 
 test: lint prometheus toolchain $(BIN)/.installed
@@ -32,6 +32,9 @@ unit: $(BIN)/.installed
 
 integration: prometheus toolchain $(BIN)/.installed
 	CANARY_OPERATOR_LAB_DATA=$(DATA) $(BIN)/pytest tests/integration
+
+e2e: prometheus toolchain $(BIN)/.installed
+	CANARY_OPERATOR_LAB_DATA=$(DATA) $(BIN)/pytest tests/e2e
 
 # Build the control plane once (minutes when cold; a no-op when cached).
 toolchain: $(BIN)/.installed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -90,19 +91,25 @@ class WeightSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _sample(self) -> None:
+        current = self.read()
+        if current is not None and (not self.seen or self.seen[-1] != current):
+            self.seen.append(current)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                current = self.read()
+                self._sample()
             except Exception:  # the lab is going away under a failed test
                 return
-            if current is not None and (not self.seen or self.seen[-1] != current):
-                self.seen.append(current)
             self._stop.wait(0.1)
 
     def stop(self) -> list[int]:
+        """Stop sampling, after one last sample: the state the test waited for."""
         self._stop.set()
         self._thread.join()
+        with contextlib.suppress(Exception):  # never hide why a failing test failed
+            self._sample()
         return [canary for _, canary in self.seen]
 
 

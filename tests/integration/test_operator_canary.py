@@ -306,3 +306,18 @@ def test_revert_on_deletion_gives_the_target_its_traffic_back(
     events = cluster.events()
     assert any(m.startswith(f"Terminating canary {NAME}.") for m in events), events
     assert any(m.startswith(f"Terminated canary {NAME}.") for m in events), events
+
+
+def test_fields_not_acted_on_yet_are_stored_and_named_once_in_an_event(
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+) -> None:
+    canary = example(cluster.namespace)
+    canary["spec"]["analysis"]["webhooks"] = [
+        {"name": "load", "type": "rollout", "url": "http://loadtester.test/"}]
+    canary["spec"]["analysis"]["mirror"] = True
+    _initialized(cluster, exporter, canary)
+    stored = cluster.canary()["spec"]["analysis"]
+    assert stored["mirror"] is True and stored["webhooks"][0]["name"] == "load"
+    notices = [m for m in cluster.events() if "not supported yet" in m]
+    assert len(notices) == 1, notices
+    assert "spec.analysis.mirror" in notices[0] and "spec.analysis.webhooks" in notices[0]

@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # checkout when present, else the lab reads them from the pinned Go modules.
 DATA   ?= $(wildcard ../shared/testdata)
 
-.PHONY: demo test lint unit integration e2e toolchain prometheus clean
+.PHONY: demo test lint unit integration e2e toolchain prometheus crds manifests clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
 
 unit: $(BIN)/.installed
 	$(BIN)/pytest tests/unit
@@ -36,9 +37,19 @@ integration: prometheus toolchain $(BIN)/.installed
 e2e: prometheus toolchain $(BIN)/.installed
 	CANARY_OPERATOR_LAB_DATA=$(DATA) $(BIN)/pytest tests/e2e
 
-# Build the control plane once (minutes when cold; a no-op when cached).
+# Build the control plane and helm once (minutes when cold; a no-op when cached).
 toolchain: $(BIN)/.installed
 	$(BIN)/canary-operator lab build
+
+# After changing the API models: the CRDs, generated into every place that ships them.
+crds: $(BIN)/.installed
+	$(BIN)/canary-operator crds
+	$(BIN)/canary-operator crds --output-dir deploy/helm/canary-operator/crds
+	$(BIN)/canary-operator crds --output-dir deploy/kustomize/base/crds
+
+# After changing the chart: the kustomize base, rendered from it with helm.
+manifests: toolchain
+	$(BIN)/python deploy/kustomize/render.py
 
 # Debian's Prometheus, installed when missing (root or sudo needed for that).
 prometheus:

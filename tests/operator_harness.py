@@ -24,11 +24,13 @@ class OperatorProcess:
     record: ProcessRecord | None = None
     starts: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Whose credentials the operator uses: the lab's admin unless a test gives another.
+    kubeconfig: Path | None = None
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
-            "KUBECONFIG": str(self.lab.state.kubeconfig),
+            "KUBECONFIG": str(self.kubeconfig or self.lab.state.kubeconfig),
             "CANARY_OPERATOR_PROMETHEUS_URL": self.prometheus_url,
             "CANARY_OPERATOR_NAMESPACES": ",".join(self.namespaces),
             "CANARY_OPERATOR_MIN_INTERVAL_SECONDS": str(self.min_interval_seconds),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import Any
 
 import kopf
@@ -79,6 +80,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
     settings.posting.reporting_component = "canary-operator"
+    # Serve the namespaces we are given and the CRDs that exist at startup; observing
+    # Namespaces and CRDs would need cluster-wide list/watch, even in namespaced mode.
+    settings.scanning.disabled = True
     operator_settings: OperatorSettings = memo.get("settings") or OperatorSettings()
     api = await new_api_client()
     memo["api"] = api
@@ -141,15 +145,27 @@ async def revert_on_deletion(body: kopf.Body, memo: kopf.Memo, retry: int, logge
         raise kopf.TemporaryError(step.reason, delay=2)
 
 
+def peering_options(settings: OperatorSettings) -> dict[str, Any]:
+    """kopf's peering arguments: standalone without a peering name; with one, peering is
+    mandatory (kopf stays paused until it sees the peering object) and the replica with the
+    highest priority is the only one that works."""
+    if not settings.peering:
+        return {"standalone": True, "peering_name": None, "priority": None}
+    priority = settings.peering_priority
+    if priority is None:
+        priority = random.SystemRandom().randint(1, 2**31 - 1)
+    return {"standalone": False, "peering_name": settings.peering, "priority": priority}
+
+
 def run_operator(settings: OperatorSettings) -> None:
-    """Run until interrupted: one standalone instance (no peering yet)."""
+    """Run until interrupted: standalone, or one of several peered replicas."""
     kopf.configure(
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
         verbose=settings.log_level == "debug",
     )
     logging.getLogger().setLevel(settings.log_level.upper())
     asyncio.run(kopf.operator(
-        standalone=True,
+        **peering_options(settings),
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         liveness_endpoint=settings.liveness_endpoint,

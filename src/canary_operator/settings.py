@@ -26,6 +26,11 @@ class OperatorSettings(BaseSettings):
     # Flagger floors analysis.interval at 10 s; tests and the lab lower it.
     min_interval_seconds: float = Field(default=10.0, gt=0)
     query_timeout_seconds: float = Field(default=5.0, gt=0)
+    # kopf peering: the name of the (Cluster)KopfPeering object the replicas share; only the
+    # replica with the highest priority works, the others stand by. Empty: standalone.
+    peering: str = ""
+    # None: a random priority per process, so two replicas never tie (a tie pauses both).
+    peering_priority: int | None = None
 
     @field_validator("namespaces", "selector_labels", mode="before")
     @classmethod

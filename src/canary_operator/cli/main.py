@@ -9,7 +9,7 @@ from pathlib import Path
 
 from canary_operator.api.crdgen import write_crds
 from canary_operator.lab import Lab, LabError, default_state_dir
-from canary_operator.lab.build import ensure_toolchain
+from canary_operator.lab.build import ensure_helm, ensure_toolchain
 from canary_operator.lab.demo import run_demo
 from canary_operator.lab.meshsim.command import add_meshsim_arguments, run_meshsim
 from canary_operator.operator import run_operator
@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lab = commands.add_parser("lab", help="the local lab: a real control plane on 127.0.0.1")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)
-    lab_commands.add_parser("build", help="build the control-plane binaries into the cache")
+    lab_commands.add_parser("build", help="build the control-plane binaries (and helm, for "
+                                          "the chart's tests) into the cache")
     up = lab_commands.add_parser("up", help="build (once) and start the control plane")
     _add_lab_options(up)
     _add_up_options(up)
@@ -70,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _lab(args: argparse.Namespace) -> int:
     if args.lab_command == "build":
-        toolchain = ensure_toolchain()
-        print(f"{toolchain.bin_dir}: " + ", ".join(f"{k} v{v}" for k, v in
-                                                    sorted(toolchain.versions.items())))
+        for toolchain in (ensure_toolchain(), ensure_helm()):
+            print(f"{toolchain.bin_dir}: " + ", ".join(f"{k} v{v}" for k, v in
+                                                        sorted(toolchain.versions.items())))
         return 0
     if args.lab_command == "up":
         lab = Lab.up(state_dir=args.state_dir, data_dir=args.data_dir, nodes=args.nodes)

@@ -3,7 +3,8 @@
 kube-apiserver and friends cannot be `go install`ed (k8s.io/kubernetes maps its staging
 modules with replace directives a consumer's build ignores), so each is built inside a
 small wrapper module that repeats those replaces at the matching published versions.
-etcd's server module has replaces too; kwok installs directly.
+etcd's server module has replaces too; kwok installs directly. helm, which only the chart's
+tests need, is built the same way into its own directory beside the control plane's.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from pathlib import Path
 from canary_operator.lab.errors import BuildError, PrerequisiteMissing
 from canary_operator.lab.versions import (
     ALL_BINARIES,
+    HELM_MODULE,
     KUBERNETES_COMMANDS,
     PINS,
     Pins,
+    helm_dir,
     toolchain_dir,
 )
 
@@ -165,6 +168,28 @@ build_etcd = single_binary_builder("go.etcd.io/etcd/server/v3", "etcd")
 build_kwok = single_binary_builder("sigs.k8s.io/kwok/cmd/kwok", "kwok")
 
 
+def helm_ldflags(version: str, client_go_version: str) -> str:
+    """Stamp helm as its own Makefile does: the release, or `helm version` says only
+    `v3.21`; and the Kubernetes release of its client-go (v0.36.2 -> 1.36), or `helm
+    template` and `helm lint` assume Kubernetes 1.20 and refuse charts that need newer."""
+    major, minor, _ = client_go_version.removeprefix("v").split(".", 2)
+    kubernetes_major = str(int(major) + 1)
+    flags = ["-s -w", f"-X {HELM_MODULE}/internal/version.version=v{version}"]
+    for package in (f"{HELM_MODULE}/pkg/chartutil", f"{HELM_MODULE}/pkg/lint/rules"):
+        flags += [f"-X {package}.k8sVersionMajor={kubernetes_major}",
+                  f"-X {package}.k8sVersionMinor={minor}"]
+    return " ".join(flags)
+
+
+def build_helm(version: str, out: Path, workdir: Path, runner: GoRunner) -> None:
+    package = f"{HELM_MODULE}/cmd/helm"
+    _fresh_module(workdir, runner, "local/helmtool", package, version)
+    runner.run(["get", "-tool", f"{package}@v{version}"], workdir, package, version)
+    client_go = runner.run(["list", "-m", "-f", "{{.Version}}", "k8s.io/client-go"], workdir,
+                           package, version).strip()
+    runner.run(["build", "-trimpath", "-ldflags", helm_ldflags(version, client_go),
+                "-o", str(out / "helm"), package], workdir, package, version)
+
 
 @dataclass(frozen=True)
 class Toolchain:
@@ -268,3 +293,46 @@ def _build_first_that_works(
         progress(f"{name} v{version}: done in {time.monotonic() - started:.0f}s")
         return version
     raise failures[-1] if failures else BuildError(name, "?", "no candidate versions", runner.log)
+
+
+def cached_helm(pins: Pins = PINS) -> Toolchain | None:
+    """The cached helm (`.path("helm")`), or None when it has not been built."""
+    bin_dir = helm_dir(pins) / "bin"
+    manifest = bin_dir / "versions.json"
+    if not manifest.is_file() or not os.access(bin_dir / "helm", os.X_OK):
+        return None
+    return Toolchain(bin_dir, json.loads(manifest.read_text()))
+
+
+def ensure_helm(pins: Pins = PINS, progress: Progress = print_progress) -> Toolchain:
+    """Return the cached helm, building it first when missing (a few minutes when cold)."""
+    cached = cached_helm(pins)
+    if cached is not None:
+        return cached
+    if shutil.which("go") is None:
+        raise PrerequisiteMissing("the lab builds helm with Go: install Go >= 1.26")
+    root = toolchain_dir(pins)
+    with _exclusive(root / ".build.lock"):
+        cached = cached_helm(pins)  # another process may have finished it meanwhile
+        if cached is not None:
+            return cached
+        return _build_helm(pins, root, progress)
+
+
+def _build_helm(pins: Pins, root: Path, progress: Progress) -> Toolchain:
+    final = helm_dir(pins)
+    staging = final.with_name(f"{final.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging_bin = staging / "bin"
+    staging_bin.mkdir(parents=True)
+    runner = GoRunner(root / "build.log", progress)
+    progress(f"building helm into {final} (build log: {runner.log})")
+    version = _build_first_that_works(
+        "helm", pins.helm, build_helm, ("helm",), staging_bin, root / "src" / "helm", runner,
+        progress,
+    )
+    versions = {"helm": version}
+    (staging_bin / "versions.json").write_text(json.dumps(versions, indent=2) + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    return Toolchain(final / "bin", versions)

@@ -18,6 +18,8 @@ class Pins:
     kubernetes: tuple[str, ...] = ("1.36.3", "1.36.1")
     etcd: tuple[str, ...] = ("3.6.14", "3.6.15", "3.6.13", "3.6.16")
     kwok: tuple[str, ...] = ("0.8.0",)
+    # Not part of the control plane: built beside it, for the chart's tests.
+    helm: tuple[str, ...] = ("3.21.4", "3.21.3")
     istio_api: str = "1.30.3"
 
     @property
@@ -29,6 +31,7 @@ PINS = Pins()
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 ALL_BINARIES = (*KUBERNETES_COMMANDS, "etcd", "kwok")
+HELM_MODULE = "helm.sh/helm/v3"
 
 
 def cache_root() -> Path:
@@ -43,3 +46,9 @@ def cache_root() -> Path:
 
 def toolchain_dir(pins: Pins = PINS) -> Path:
     return cache_root() / pins.tag
+
+
+def helm_dir(pins: Pins = PINS) -> Path:
+    """helm lives beside the control plane's `bin/`, in a directory named by its pin, so a
+    control-plane rebuild never removes it and a new pin never reuses an old build."""
+    return toolchain_dir(pins) / f"helm-v{pins.helm[0]}"

@@ -11,9 +11,11 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from prometheus_api_client import PrometheusConnect
 
 from canary_operator.lab import Lab
 from canary_operator.lab.crds import install_crds
+from canary_operator.metrics.builtin import builtin_query
 from tests.canary_cluster import Cluster, WeightSampler, dedupe
 from tests.conftest import StartPrometheus
 from tests.istio_exporter import IstioExporter
@@ -100,6 +102,17 @@ def cluster(lab: Lab, api: client.ApiClient, namespace: str) -> Cluster:
     return Cluster(lab, api, namespace)
 
 
+def serve_canary(cluster: Cluster, exporter: IstioExporter, prometheus_url: str,
+                 **behaviour: float) -> None:
+    """Give the canary's workload traffic and wait until Prometheus can rate it: the first
+    check comes one short interval after the bump, before a fresh series has two scrapes."""
+    exporter.set_behaviour(cluster.namespace, NAME, **behaviour)
+    prom = PrometheusConnect(url=prometheus_url)
+    query = builtin_query("request-success-rate", cluster.namespace, NAME, "10s")
+    cluster.lab.wait_for(lambda: bool(prom.custom_query(query)),
+                         "Prometheus to rate the canary's traffic", 60)
+
+
 def _initialized(cluster: Cluster, exporter: IstioExporter, canary: dict[str, Any]) -> None:
     exporter.set_behaviour(cluster.namespace, f"{NAME}-primary", rps=20)
     cluster.create_target()
@@ -156,10 +169,10 @@ def _has_default_sa(core: client.CoreV1Api, namespace: str) -> bool:
 
 
 def test_a_healthy_release_walks_the_steps_and_is_promoted(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace))
-    exporter.set_behaviour(cluster.namespace, NAME, rps=20, error_rate=0, latency_ms=40)
+    serve_canary(cluster, exporter, prometheus_url, rps=20, error_rate=0, latency_ms=40)
     sampler = WeightSampler(cluster.weights)
     cluster.set_image(GOOD)
     cluster.wait_phase("Succeeded", timeout=120)
@@ -177,10 +190,10 @@ def test_a_healthy_release_walks_the_steps_and_is_promoted(
 
 
 def test_a_low_success_rate_rolls_back_after_the_threshold(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace, threshold=3))
-    exporter.set_behaviour(cluster.namespace, NAME, rps=20, error_rate=0.2)
+    serve_canary(cluster, exporter, prometheus_url, rps=20, error_rate=0.2)
     cluster.set_image(BAD)
     cluster.wait_phase("Failed", timeout=120)
 
@@ -195,10 +208,10 @@ def test_a_low_success_rate_rolls_back_after_the_threshold(
 
 
 def test_a_slow_release_rolls_back(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace, threshold=2))
-    exporter.set_behaviour(cluster.namespace, NAME, rps=20, latency_ms=800)
+    serve_canary(cluster, exporter, prometheus_url, rps=20, latency_ms=800)
     cluster.set_image(BAD)
     cluster.wait_phase("Failed", timeout=120)
     events = cluster.events()
@@ -206,7 +219,7 @@ def test_a_slow_release_rolls_back(
 
 
 def test_no_data_counts_as_a_failed_check_and_says_so(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace, threshold=2))
     # No traffic for the canary's workload at all: the queries return nothing.
@@ -219,10 +232,10 @@ def test_no_data_counts_as_a_failed_check_and_says_so(
 
 
 def test_a_new_image_mid_analysis_restarts_at_weight_zero(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace, interval="2s"))
-    exporter.set_behaviour(cluster.namespace, NAME, rps=20)
+    serve_canary(cluster, exporter, prometheus_url, rps=20)
     cluster.set_image(GOOD)
     cluster.lab.wait_for(lambda: (cluster.weights() or (0, 0))[1] >= 20, "weight 20", 120)
     sampler = WeightSampler(cluster.weights)
@@ -238,10 +251,10 @@ def test_a_new_image_mid_analysis_restarts_at_weight_zero(
 
 
 def test_the_operator_restarted_mid_analysis_resumes_where_it_was(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace, interval="2s"))
-    exporter.set_behaviour(cluster.namespace, NAME, rps=20)
+    serve_canary(cluster, exporter, prometheus_url, rps=20)
     sampler = WeightSampler(cluster.weights)
     cluster.set_image(GOOD)
     cluster.lab.wait_for(lambda: (cluster.weights() or (0, 0))[1] == 30, "weight 30", 120)
@@ -252,14 +265,14 @@ def test_the_operator_restarted_mid_analysis_resumes_where_it_was(
 
 
 def test_a_missing_target_is_reported_while_another_canary_progresses(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
 ) -> None:
     orphan = example(cluster.namespace)
     orphan["metadata"]["name"] = "orphan"
     orphan["spec"]["targetRef"]["name"] = "does-not-exist"
     cluster.apply_canary(orphan)
     _initialized(cluster, exporter, example(cluster.namespace))
-    exporter.set_behaviour(cluster.namespace, NAME, rps=20)
+    serve_canary(cluster, exporter, prometheus_url, rps=20)
     cluster.set_image(GOOD)
     cluster.wait_phase("Succeeded", timeout=120)
 
@@ -272,7 +285,7 @@ def test_a_missing_target_is_reported_while_another_canary_progresses(
 
 
 def test_revert_on_deletion_gives_the_target_its_traffic_back(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
 ) -> None:
     # The user's own apex Service, as an app has before it adopts a Canary.
     cluster.core.create_namespaced_service(cluster.namespace, client.V1Service(
@@ -309,7 +322,7 @@ def test_revert_on_deletion_gives_the_target_its_traffic_back(
 
 
 def test_fields_not_acted_on_yet_are_stored_and_named_once_in_an_event(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
 ) -> None:
     canary = example(cluster.namespace)
     canary["spec"]["analysis"]["webhooks"] = [

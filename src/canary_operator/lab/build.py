@@ -213,30 +213,39 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def cached_toolchain(pins: Pins = PINS) -> Toolchain | None:
-    """The cached toolchain when every binary is present, else None."""
-    bin_dir = toolchain_dir(pins) / "bin"
+def _cached(bin_dir: Path, binaries: tuple[str, ...]) -> Toolchain | None:
+    """The binaries in `bin_dir` when all are there with their manifest, else None."""
     manifest = bin_dir / "versions.json"
     if not manifest.is_file():
         return None
-    if not all(os.access(bin_dir / name, os.X_OK) for name in ALL_BINARIES):
+    if not all(os.access(bin_dir / name, os.X_OK) for name in binaries):
         return None
     return Toolchain(bin_dir, json.loads(manifest.read_text()))
 
 
+def _ensure(cached: Callable[[], Toolchain | None], build: Callable[[], Toolchain],
+            root: Path, what: str) -> Toolchain:
+    """The cached build, or a new one made under the cache's lock."""
+    found = cached()
+    if found is not None:
+        return found
+    if shutil.which("go") is None:
+        raise PrerequisiteMissing(f"the lab builds {what} with Go: install Go >= 1.26")
+    with _exclusive(root / ".build.lock"):
+        found = cached()  # another process may have finished it meanwhile
+        return found if found is not None else build()
+
+
+def cached_toolchain(pins: Pins = PINS) -> Toolchain | None:
+    """The cached toolchain when every binary is present, else None."""
+    return _cached(toolchain_dir(pins) / "bin", ALL_BINARIES)
+
+
 def ensure_toolchain(pins: Pins = PINS, progress: Progress = print_progress) -> Toolchain:
     """Return the cached binaries, building the missing ones first (minutes when cold)."""
-    cached = cached_toolchain(pins)
-    if cached is not None:
-        return cached
-    if shutil.which("go") is None:
-        raise PrerequisiteMissing("the lab builds its control plane with Go: install Go >= 1.26")
     root = toolchain_dir(pins)
-    with _exclusive(root / ".build.lock"):
-        cached = cached_toolchain(pins)  # another process may have finished it meanwhile
-        if cached is not None:
-            return cached
-        return _build_all(pins, root, progress)
+    return _ensure(lambda: cached_toolchain(pins), lambda: _build_all(pins, root, progress),
+                   root, "its control plane")
 
 
 def _build_all(pins: Pins, root: Path, progress: Progress) -> Toolchain:
@@ -297,26 +306,14 @@ def _build_first_that_works(
 
 def cached_helm(pins: Pins = PINS) -> Toolchain | None:
     """The cached helm (`.path("helm")`), or None when it has not been built."""
-    bin_dir = helm_dir(pins) / "bin"
-    manifest = bin_dir / "versions.json"
-    if not manifest.is_file() or not os.access(bin_dir / "helm", os.X_OK):
-        return None
-    return Toolchain(bin_dir, json.loads(manifest.read_text()))
+    return _cached(helm_dir(pins) / "bin", ("helm",))
 
 
 def ensure_helm(pins: Pins = PINS, progress: Progress = print_progress) -> Toolchain:
     """Return the cached helm, building it first when missing (a few minutes when cold)."""
-    cached = cached_helm(pins)
-    if cached is not None:
-        return cached
-    if shutil.which("go") is None:
-        raise PrerequisiteMissing("the lab builds helm with Go: install Go >= 1.26")
     root = toolchain_dir(pins)
-    with _exclusive(root / ".build.lock"):
-        cached = cached_helm(pins)  # another process may have finished it meanwhile
-        if cached is not None:
-            return cached
-        return _build_helm(pins, root, progress)
+    return _ensure(lambda: cached_helm(pins), lambda: _build_helm(pins, root, progress),
+                   root, "helm")
 
 
 def _build_helm(pins: Pins, root: Path, progress: Progress) -> Toolchain:

@@ -12,8 +12,8 @@ from canary_operator.api import CanaryStatus, Phase
 from tests.unit.test_analysis_helpers import T0, make_spec, measured, observe, status_in
 
 PACKAGE = Path(analysis.__file__).parent
-STANDARD_LIBRARY = {"__future__", "collections", "dataclasses", "datetime", "enum", "math",
-                    "re", "typing"}
+STANDARD_LIBRARY = {"__future__", "collections", "dataclasses", "datetime", "enum", "hashlib",
+                    "math", "re", "typing"}
 
 
 def test_exports_are_sorted_and_complete() -> None:

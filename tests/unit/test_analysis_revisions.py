@@ -101,12 +101,12 @@ def test_skipped_analysis_does_not_wait_for_the_primary_to_start() -> None:
     assert decision.status.phase is Phase.PROGRESSING
 
 
-def test_blue_green_without_a_step_schedule_is_reported_and_starts_nothing() -> None:
-    spec = make_spec(stepWeight=None, iterations=10)
+def test_an_analysis_without_steps_or_iterations_is_reported_and_starts_nothing() -> None:
+    spec = make_spec(stepWeight=None)
     decision = decide(spec, idle_status(), observe(target_hash="v2"))
     assert decision.actions == ()
     assert decision.status.reason == "StrategyNotSupported"
-    assert "not supported yet" in decision.events[0].message
+    assert "set stepWeight or stepWeights" in decision.events[0].message
 
 
 def test_new_revision_mid_analysis_restarts_at_weight_zero() -> None:

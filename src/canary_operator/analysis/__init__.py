@@ -5,28 +5,40 @@ I/O. The controller observes, calls `decide`, and carries out the Decision.
 """
 
 from canary_operator.analysis.checks import CheckResult, Outcome, classify
-from canary_operator.analysis.core import decide, needs_metrics
+from canary_operator.analysis.core import decide, needs_metrics, pending_hooks
 from canary_operator.analysis.decision import (
     Action,
+    Alert,
     Decision,
     Event,
     InitializeTargets,
     PromoteTemplate,
+    RunHooks,
     ScaleTargetToZero,
     ScaleTargetUp,
     SetWeights,
 )
 from canary_operator.analysis.deletion import RevertStep, plan_revert
-from canary_operator.analysis.observation import MetricObservation, Observation, Readiness
+from canary_operator.analysis.gates import HookCall
+from canary_operator.analysis.observation import (
+    HookResult,
+    MetricObservation,
+    Observation,
+    Readiness,
+)
 from canary_operator.analysis.readiness import deployment_readiness
 from canary_operator.analysis.reasons import Reason
 from canary_operator.analysis.schedule import seconds_until_next_tick
+from canary_operator.analysis.steps import Strategy, strategy_of
 
 __all__ = [
     "Action",
+    "Alert",
     "CheckResult",
     "Decision",
     "Event",
+    "HookCall",
+    "HookResult",
     "InitializeTargets",
     "MetricObservation",
     "Observation",
@@ -35,13 +47,17 @@ __all__ = [
     "Readiness",
     "Reason",
     "RevertStep",
+    "RunHooks",
     "ScaleTargetToZero",
     "ScaleTargetUp",
     "SetWeights",
+    "Strategy",
     "classify",
     "decide",
     "deployment_readiness",
     "needs_metrics",
+    "pending_hooks",
     "plan_revert",
     "seconds_until_next_tick",
+    "strategy_of",
 ]

@@ -17,6 +17,7 @@ def promoted_text(phase: Phase, kind: str) -> tuple[ConditionStatus, str] | None
         Phase.INITIALIZED: ("True", f"{kind} initialization completed."),
         Phase.WAITING: ("Unknown", "Waiting for approval."),
         Phase.WAITING_PROMOTION: ("Unknown", "Waiting for approval."),
+        Phase.WAITING_TRAFFIC_INCREASE: ("Unknown", "Waiting for approval."),
         Phase.PROGRESSING: ("Unknown", "New revision detected, progressing canary analysis."),
         Phase.PROMOTING: (
             "Unknown", "Canary analysis completed, starting primary rolling update."),

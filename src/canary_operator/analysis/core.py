@@ -13,6 +13,7 @@ import dataclasses
 
 from canary_operator.analysis import events
 from canary_operator.analysis.decision import Decision, InitializeTargets
+from canary_operator.analysis.gates import HookCall, HooksNeeded
 from canary_operator.analysis.lifecycle import idle, initialize, target_missing
 from canary_operator.analysis.observation import Observation
 from canary_operator.analysis.phases import ANALYSING, IDLE, INITIALIZING, PROMOTING
@@ -26,19 +27,43 @@ from canary_operator.api.status import CanaryStatus
 def decide(spec: CanarySpec, status: CanaryStatus | None, observation: Observation) -> Decision:
     """The Decision for this tick. The Canary's name and namespace come in the
     Observation; time is `observation.now`; metric results are `observation.metrics`
-    (measured only when `needs_metrics` said so)."""
+    (measured only when `needs_metrics` said so) and hook answers `observation.hooks`
+    (called only when `pending_hooks` asked for them)."""
     tick = Tick(spec, status or CanaryStatus(), observation)
-    plan = _plan(tick)
-    decision = judge(plan.tick, observation.metrics) if isinstance(plan, ChecksDue) else plan
-    return _with_repair(tick, decision)
+    try:
+        return _decide(tick)
+    except HooksNeeded as needed:
+        return tick.hold(f"waiting for the {needed.call.type.value} webhooks of {tick.canary}",
+                         )
 
 
 def needs_metrics(
     spec: CanarySpec, status: CanaryStatus | None, observation_without_metrics: Observation
 ) -> bool:
-    """Whether this tick runs the metric checks, so the provider is queried only then."""
-    plan = _plan(Tick(spec, status or CanaryStatus(), observation_without_metrics))
+    """Whether this tick runs the metric checks, so the provider is queried only then
+    (hooks asked for before the checks are called first)."""
+    try:
+        plan = _plan(Tick(spec, status or CanaryStatus(), observation_without_metrics))
+    except HooksNeeded:
+        return False
     return isinstance(plan, ChecksDue) and bool(spec.analysis and spec.analysis.metrics)
+
+
+def pending_hooks(spec: CanarySpec, status: CanaryStatus | None,
+                  observation: Observation) -> HookCall | None:
+    """The webhooks this tick must call before it can decide, one type at a time; None
+    when the Observation holds every answer the decision needs."""
+    try:
+        _decide(Tick(spec, status or CanaryStatus(), observation))
+    except HooksNeeded as needed:
+        return needed.call
+    return None
+
+
+def _decide(tick: Tick) -> Decision:
+    plan = _plan(tick)
+    decision = judge(plan.tick, tick.seen.metrics) if isinstance(plan, ChecksDue) else plan
+    return _with_repair(tick, decision)
 
 
 def _plan(tick: Tick) -> Decision | ChecksDue:

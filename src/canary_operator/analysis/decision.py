@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from canary_operator.api.status import CanaryStatus
+from canary_operator.api.canary import WebhookType
+from canary_operator.api.status import CanaryStatus, Phase
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,12 @@ class ScaleTargetUp:
 
 @dataclass(frozen=True)
 class SetWeights:
+    """Route `primary`/`canary` percent; `mirror` also shadows the primary's requests to
+    the canary (Istio's mirror, at analysis.mirrorWeight percent)."""
+
     primary: int
     canary: int
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         if not (0 <= self.primary <= 100 and 0 <= self.canary <= 100) or (
@@ -53,6 +58,15 @@ class PromoteTemplate:
 
 
 @dataclass(frozen=True)
+class RunHooks:
+    """Call the Canary's webhooks of one type that do not gate anything (post-rollout),
+    with `phase` in the payload; a failing hook is reported, never retried by a tick."""
+
+    type: WebhookType
+    phase: Phase
+
+
+@dataclass(frozen=True)
 class Event:
     """A Kubernetes Event on the Canary, reason `Synced`, with Flagger's texts."""
 
@@ -60,7 +74,17 @@ class Event:
     message: str
 
 
-Action = InitializeTargets | ScaleTargetToZero | ScaleTargetUp | SetWeights | PromoteTemplate
+@dataclass(frozen=True)
+class Alert:
+    """A notification for the Canary's AlertProviders, Flagger's text; the controller adds
+    the target, the threshold and the metric values of the last checks."""
+
+    severity: Literal["info", "warn", "error"]
+    message: str
+
+
+Action = (InitializeTargets | ScaleTargetToZero | ScaleTargetUp | SetWeights | PromoteTemplate
+          | RunHooks)
 
 
 @dataclass(frozen=True)
@@ -69,6 +93,7 @@ class Decision:
     actions: tuple[Action, ...]
     events: tuple[Event, ...]
     reason: str  # one line: why, with the numbers
+    alerts: tuple[Alert, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.reason.strip():

@@ -5,7 +5,7 @@ the target Deployment."""
 from __future__ import annotations
 
 from canary_operator.analysis.checks import CheckResult, MetricKind, Outcome
-from canary_operator.analysis.decision import Event
+from canary_operator.analysis.decision import Alert, Event
 from canary_operator.analysis.formatting import one_line
 
 SUSPENDED = "skipping canary run as object is suspended"
@@ -81,6 +81,42 @@ def primary_not_ready_text(primary: str, message: str) -> str:
     return f"{primary} not ready: {message}"
 
 
+def iteration_advanced(canary: str, iteration: int, iterations: int) -> Event:
+    return normal(f"Advance {canary} canary iteration {iteration}/{iterations}")
+
+
+STOP_MIRRORING = "Stop traffic mirroring and route all traffic to canary"
+
+
+def waiting_for_approval(canary: str, hook: str) -> Event:
+    return warning(f"Halt {canary} advancement waiting for approval {hook}")
+
+
+def waiting_for_promotion(canary: str, hook: str) -> Event:
+    return warning(f"Halt {canary} advancement waiting for promotion approval {hook}")
+
+
+def waiting_for_traffic_increase(canary: str, hook: str) -> Event:
+    return warning(f"Halt {canary} advancement waiting for traffic increase approval {hook}")
+
+
+def hook_passed(kind: str, hook: str) -> Event:
+    """`Pre-rollout check X passed`, `Confirm-promotion check X passed`, ..."""
+    return normal(f"{kind.capitalize()} check {hook} passed")
+
+
+def pre_rollout_failed(canary: str, hook: str, message: str) -> Event:
+    return warning(f"Halt {canary} advancement pre-rollout check {hook} failed {message}")
+
+
+def external_check_failed(canary: str, hook: str, message: str) -> Event:
+    return warning(f"Halt {canary} advancement external check {hook} failed {message}")
+
+
+def manual_rollback(canary: str) -> Event:
+    return warning(f"Rolling back {canary} manual webhook invoked")
+
+
 def check_halted(canary: str, target: str, result: CheckResult) -> Event:
     """The Warning for a metric that did not pass; Flagger's texts for a `Fail`."""
     if result.outcome is Outcome.ERROR:
@@ -94,3 +130,31 @@ def check_halted(canary: str, target: str, result: CheckResult) -> Event:
     labels = {MetricKind.SUCCESS_RATE: "success rate", MetricKind.DURATION: "request duration"}
     label = labels.get(result.kind, result.name)
     return warning(f"Halt {canary} advancement {label} {result.value_text} {result.comparison}")
+
+
+# -- alerts: Flagger's texts (flagger.md §4.2) --------------------------------------------
+
+
+def alert_initialized(kind: str) -> Alert:
+    return Alert("info", f"New {kind} detected, initialization completed.")
+
+
+NEW_REVISION_ALERT = Alert("info", "New revision detected, progressing canary analysis.")
+WAITING_ALERT = Alert("info", "Canary is waiting for approval.")
+WAITING_PROMOTION_ALERT = Alert("info", "Canary promotion is waiting for approval.")
+WAITING_TRAFFIC_ALERT = Alert("info", "Canary traffic increase is waiting for approval.")
+SUCCEEDED_ALERT = Alert("info", "Canary analysis completed successfully, promotion finished.")
+SKIPPED_ALERT = Alert("info", "Canary analysis was skipped, promotion finished.")
+MANUAL_ROLLBACK_ALERT = Alert("error", "Rolling back manual webhook invoked")
+
+
+def alert_threshold(failed_checks: int) -> Alert:
+    return Alert("error", f"Failed checks threshold reached {failed_checks}")
+
+
+def alert_deadline(message: str) -> Alert:
+    return Alert("error", f"Progress deadline exceeded {message}")
+
+
+def alert_promotion_failed(message: str) -> Alert:
+    return Alert("error", f"Promotion failed, primary not ready: {message}")

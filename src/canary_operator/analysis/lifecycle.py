@@ -11,9 +11,12 @@ from canary_operator.analysis.decision import (
     ScaleTargetUp,
     SetWeights,
 )
+from canary_operator.analysis.gates import muted, refused
+from canary_operator.analysis.observation import HookResult
 from canary_operator.analysis.reasons import Reason
 from canary_operator.analysis.steps import has_schedule
 from canary_operator.analysis.tick import Tick
+from canary_operator.api.canary import WebhookType
 from canary_operator.api.status import CanaryStatus, Phase
 
 
@@ -37,12 +40,15 @@ def initialize(tick: Tick) -> Decision:
     if seen.primary_exists and (tick.skipped or seen.primary.ready):
         cloned = tick.status.last_promoted_spec or seen.target_hash
         status = tick.enter(Phase.INITIALIZED, tick.with_fields(
-            last_applied_spec=cloned, failed_checks=0))
+            **tick.revision(), failed_checks=0))
+        status = status.model_copy(update={"last_applied_spec": cloned,
+                                           "last_promoted_spec": cloned})
         return tick.record(
             status, f"{tick.primary} is ready: routing to it and scaling {tick.target} to zero",
             Reason.INITIALIZED,
             actions=(InitializeTargets(with_routing=True), ScaleTargetToZero()),
             events=(events.initialization_done(tick.canary),), step=True,
+            alerts=(events.alert_initialized(tick.kind),),
         )
     creating = (InitializeTargets(with_routing=False),)
     if not seen.primary_exists:
@@ -69,33 +75,59 @@ def idle(tick: Tick) -> Decision:
     if seen.target_hash == status.last_applied_spec:
         return tick.hold(f"no new revision of {tick.target} ({status.phase.value or 'new'})")
     if seen.target_hash == status.last_promoted_spec:
-        return tick.record(tick.with_fields(last_applied_spec=seen.target_hash),
+        return tick.record(tick.with_fields(**tick.revision()),
                            f"{tick.target} is back at the spec of {tick.primary}: "
                            "nothing to analyse", Reason.BACK_TO_PRIMARY_SPEC)
     if not tick.skipped and not has_schedule(tick.analysis):
         return strategy_not_supported(tick)
     if not tick.skipped and not (seen.primary_exists and seen.primary.ready):
         return primary_not_ready(tick, f"a new revision of {tick.target} waits")
+    closed = refused(tick.hooks(WebhookType.CONFIRM_ROLLOUT))
+    if closed:
+        return _waiting_for_approval(tick, closed)
 
     actions: list[Action] = []
     if seen.weights != (100, 0):
         actions.append(SetWeights(100, 0))
     actions.append(ScaleTargetUp(canary_replicas(tick)))
     progressing = tick.enter(Phase.PROGRESSING, tick.with_fields(
-        last_applied_spec=seen.target_hash, failed_checks=0, canary_weight=0, iterations=0,
-        checks=[]))
+        **tick.revision(), failed_checks=0, canary_weight=0, iterations=0, checks=[]))
+    approved = [events.hook_passed("confirm-rollout", hook.name)
+                for hook in tick.hooks(WebhookType.CONFIRM_ROLLOUT)]
     return tick.record(
         progressing, f"new revision of {tick.target}: scaling it up to analyse it",
-        Reason.NEW_REVISION, actions=actions, events=(events.new_revision(tick.target),),
-        step=True,
+        Reason.NEW_REVISION, actions=actions,
+        events=(*approved, events.new_revision(tick.target)), step=True,
+        alerts=(events.NEW_REVISION_ALERT,),
+    )
+
+
+def _waiting_for_approval(tick: Tick, closed: list[HookResult]) -> Decision:
+    """Waiting: a confirm-rollout hook refuses the new revision; asked again each
+    interval. Nothing is scaled up until it agrees."""
+    entering = tick.status.phase is not Phase.WAITING
+    alerts = ((events.WAITING_ALERT,) if entering and not muted(
+        tick.spec, WebhookType.CONFIRM_ROLLOUT, closed) else ())
+    names = ", ".join(f"{hook.name} ({hook.message})" for hook in closed)
+    return tick.record(
+        tick.enter(Phase.WAITING),
+        f"new revision of {tick.target} waits for approval: {names}",
+        Reason.WAITING_FOR_APPROVAL,
+        events=(events.waiting_for_approval(tick.canary, closed[0].name),),
+        alerts=alerts,
     )
 
 
 def canary_replicas(tick: Tick) -> int:
-    """Flagger's rule: the target's replicas if > 0, else the primary's, else 1."""
-    for replicas in (tick.seen.target_replicas, tick.seen.primary_replicas):
-        if replicas:
-            return replicas
+    """Flagger's rule: the target's replicas if > 0; else the primary's when no
+    autoscaler sizes it; else the autoscaler's minReplicas if > 1; else 1."""
+    seen = tick.seen
+    if seen.target_replicas:
+        return seen.target_replicas
+    if tick.spec.autoscaler_ref is None and seen.primary_replicas:
+        return seen.primary_replicas
+    if seen.autoscaler_min_replicas and seen.autoscaler_min_replicas > 1:
+        return seen.autoscaler_min_replicas
     return 1
 
 
@@ -106,15 +138,9 @@ def target_missing(tick: Tick, status: CanaryStatus | None = None) -> Decision:
 
 
 def strategy_not_supported(tick: Tick) -> Decision:
-    analysis = tick.analysis
-    if analysis is not None and analysis.iterations:
-        why = (f"Halt {tick.canary}: analysis.iterations without analysis.stepWeight asks "
-               f"for blue/green or A/B testing (iterations {analysis.iterations}), which is "
-               "not supported yet; set analysis.stepWeight or analysis.stepWeights for a "
-               "canary analysis")
-    else:
-        why = (f"Halt {tick.canary}: the analysis has neither analysis.stepWeight nor "
-               "analysis.stepWeights; set one of them")
+    why = (f"Halt {tick.canary}: the analysis has neither analysis.stepWeight, "
+           "analysis.stepWeights nor analysis.iterations; set stepWeight or stepWeights "
+           "for a canary, iterations for blue/green (with analysis.match: A/B testing)")
     return tick.record(tick.status, why, Reason.STRATEGY_NOT_SUPPORTED,
                        events=(events.warning(why),))
 

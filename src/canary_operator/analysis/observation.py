@@ -6,8 +6,11 @@ The controller builds an `Observation` from its watch caches, the router and (on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from canary_operator.api.canary import WebhookType
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,15 @@ class MetricObservation:
 
 
 @dataclass(frozen=True)
+class HookResult:
+    """One webhook's answer: `ok` is any 2xx (Flagger wrongly refuses 204)."""
+
+    name: str
+    ok: bool
+    message: str = ""  # why not: "HTTP 403 Forbidden: closed", "timed out after 10s"
+
+
+@dataclass(frozen=True)
 class Observation:
     """The world as one tick sees it.
 
@@ -51,3 +63,12 @@ class Observation:
     weights: tuple[int, int] | None  # (primary, canary) on the route; None if not there yet
     metrics: tuple[MetricObservation, ...] | None = None  # None: not measured this tick
     primary_replicas: int | None = None
+    # Whether the route shadows traffic to the canary (Istio mirror).
+    mirrored: bool = False
+    # The webhooks called this tick, by type; a type absent here was not called (yet).
+    hooks: Mapping[WebhookType, tuple[HookResult, ...]] = field(default_factory=dict)
+    # Checksums of the ConfigMaps and Secrets the target uses ("configmap/<name>" -> sum);
+    # they are part of `target_hash` already. None: config tracking is off.
+    tracked_configs: Mapping[str, str] | None = None
+    # minReplicas of the target's HorizontalPodAutoscaler (autoscalerRef), if any.
+    autoscaler_min_replicas: int | None = None

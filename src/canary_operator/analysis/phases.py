@@ -11,14 +11,18 @@ from canary_operator.api.status import CanaryStatus, Phase
 INITIALIZING = frozenset({Phase.NONE, Phase.INITIALIZING})
 # Nothing runs until the target gets a new revision.
 IDLE = frozenset({Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING})
-ANALYSING = frozenset({Phase.PROGRESSING, Phase.WAITING_PROMOTION})
+ANALYSING = frozenset({Phase.PROGRESSING, Phase.WAITING_PROMOTION,
+                       Phase.WAITING_TRAFFIC_INCREASE})
 PROMOTING = frozenset({Phase.PROMOTING, Phase.FINALISING})
 TERMINATING = frozenset({Phase.TERMINATING, Phase.TERMINATED})
 # Steps on a schedule: the next one is due an analysis interval after the last.
 ACTIVE = ANALYSING | PROMOTING
 
-# Flagger zeroes the status weight (and iterations) on entering any other phase.
-_KEEPS_WEIGHT = frozenset({Phase.PROGRESSING, Phase.WAITING, Phase.PROMOTING})
+# Flagger zeroes the status weight (and iterations) on entering any other phase. We keep
+# them while waiting for an approval too, so `kubectl get` shows where the canary stands
+# (Flagger shows 0 in WaitingPromotion while the routes keep the weight).
+_KEEPS_WEIGHT = frozenset({Phase.PROGRESSING, Phase.WAITING, Phase.PROMOTING,
+                           Phase.WAITING_PROMOTION, Phase.WAITING_TRAFFIC_INCREASE})
 # Entering these records the applied spec as the one the primary runs.
 _PROMOTED = frozenset({Phase.INITIALIZED, Phase.SUCCEEDED})
 

@@ -1,4 +1,9 @@
-"""Progressing: one step of the canary analysis per interval (flagger.md §2.2, 16-25)."""
+"""Progressing: one step of the analysis per interval (flagger.md §2.2, 16-25).
+
+A tick that reaches the metric checks returns `ChecksDue`; `judge` finishes it with the
+results, and `step_after_checks` takes the strategy's next step: a weight step for a
+canary, an iteration for blue/green and A/B testing, or the promotion.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from canary_operator.analysis import events
+from canary_operator.analysis.affinity import with_affinity
 from canary_operator.analysis.checks import CheckResult, Outcome, run_checks
-from canary_operator.analysis.decision import Decision, SetWeights
+from canary_operator.analysis.decision import Decision, Event, SetWeights
+from canary_operator.analysis.gates import muted, refused
 from canary_operator.analysis.lifecycle import primary_not_ready, strategy_not_supported
-from canary_operator.analysis.observation import MetricObservation
+from canary_operator.analysis.observation import HookResult, MetricObservation
 from canary_operator.analysis.promotion import skip_analysis, start_promotion
 from canary_operator.analysis.reasons import Reason
-from canary_operator.analysis.rollback import canary_deadline_exceeded, threshold_reached
+from canary_operator.analysis.rollback import (
+    canary_deadline_exceeded,
+    manual_rollback,
+    threshold_reached,
+)
 from canary_operator.analysis.schedule import due_in
-from canary_operator.analysis.steps import has_schedule, next_canary_weight
+from canary_operator.analysis.steps import Strategy, has_schedule, next_canary_weight, strategy_of
+from canary_operator.analysis.strategies import ab_testing_step, blue_green_step
 from canary_operator.analysis.tick import Tick
+from canary_operator.api.canary import WebhookType
 from canary_operator.api.status import CanaryStatus, Phase
 
 
@@ -35,6 +48,8 @@ def analyse(tick: Tick) -> Decision | ChecksDue:
         return tick.hold(f"next step of {tick.canary} is due in {wait:.0f}s")
     if status.failed_checks >= tick.threshold:
         return threshold_reached(tick)
+    if any(result.ok for result in tick.hooks(WebhookType.ROLLBACK)):
+        return manual_rollback(tick)
     if not tick.skipped and not (seen.primary_exists and seen.primary.ready):
         return primary_not_ready(tick, f"analysis of {tick.target}")
     if not seen.canary.ready:
@@ -46,13 +61,51 @@ def analyse(tick: Tick) -> Decision | ChecksDue:
         return skip_analysis(tick)
     if not has_schedule(tick.analysis):
         return strategy_not_supported(tick)
-    weight = current_weight(tick)
-    if weight == 0 and status.iterations == 0 and next_weight(tick, 0) > 0:
-        # Flagger's first step: traffic moves without metric checks (there is no
-        # canary traffic to measure yet).
-        return advance(tick, status, 0, f"starting the analysis of {tick.target}",
-                       first=True)
+    if _first_step(tick):
+        return first_step(tick)
     return ChecksDue(tick)
+
+
+def _first_step(tick: Tick) -> bool:
+    """Flagger's first step: no canary traffic to measure yet, so no metric checks
+    (with mirroring, the step that turned mirroring on was the first)."""
+    analysis = tick.analysis
+    mirroring = bool(analysis and analysis.mirror) and tick.seen.mirrored
+    return current_weight(tick) == 0 and tick.status.iterations == 0 and not mirroring
+
+
+def first_step(tick: Tick) -> Decision:
+    """Start the analysis: the traffic-increase gate first (so a closed gate does not
+    run the pre-rollout hooks again on every tick, fluxcd/flagger#1248), then the
+    pre-rollout and rollout hooks, then the strategy's first step."""
+    strategy = strategy_of(tick.analysis)
+    if strategy is Strategy.CANARY:
+        waiting = _traffic_increase_refused(tick, tick.status, "starting the analysis")
+        if waiting is not None:
+            return waiting
+    pre_rollout = tick.hooks(WebhookType.PRE_ROLLOUT, Phase.PROGRESSING)
+    rollout = tick.hooks(WebhookType.ROLLOUT, Phase.PROGRESSING)
+    halts = [events.pre_rollout_failed(tick.canary, result.name, result.message)
+             for result in refused(pre_rollout)]
+    halts += [events.external_check_failed(tick.canary, result.name, result.message)
+              for result in refused(rollout)]
+    if halts:
+        count = tick.status.failed_checks + 1
+        return tick.record(
+            tick.with_fields(failed_checks=count),
+            f"{_hook_summary(refused(pre_rollout) + refused(rollout))}: failed check "
+            f"{count}/{tick.threshold}", Reason.PRE_ROLLOUT_FAILED, events=halts, step=True)
+    started = (events.analysis_started(tick.target),
+               *(events.hook_passed("pre-rollout", result.name) for result in pre_rollout))
+    passed = f"starting the analysis of {tick.target}"
+    if strategy is Strategy.BLUE_GREEN:
+        return blue_green_step(tick, tick.status, passed, started)
+    if strategy is Strategy.AB_TESTING:
+        return ab_testing_step(tick, tick.status, passed, started)
+    if tick.analysis is not None and tick.analysis.mirror:
+        return advance(tick, tick.status, 0, f"{passed}: mirroring traffic to the canary",
+                       started, mirror=True)
+    return advance(tick, tick.status, 0, passed, started)
 
 
 def judge(tick: Tick, measured: Sequence[MetricObservation] | None) -> Decision:
@@ -60,15 +113,19 @@ def judge(tick: Tick, measured: Sequence[MetricObservation] | None) -> Decision:
     take the next step."""
     metrics = tick.analysis.metrics if tick.analysis and tick.analysis.metrics else []
     results = run_checks(metrics, measured or ())
+    hooks = refused(tick.hooks(WebhookType.ROLLOUT, Phase.PROGRESSING))
     status = tick.with_fields(checks=[result.to_status() for result in results])
-    halts = [events.check_halted(tick.canary, tick.target, result)
-             for result in results if result.outcome is not Outcome.PASS]
-    failed = [result for result in results if result.counts_as_failed]
-    if failed:
+    halts = [events.external_check_failed(tick.canary, hook.name, hook.message)
+             for hook in hooks]
+    halts += [events.check_halted(tick.canary, tick.target, result)
+              for result in results if result.outcome is not Outcome.PASS]
+    failed = [result.summary for result in results if result.counts_as_failed]
+    if failed or hooks:
         count = status.failed_checks + 1
         return tick.record(
             status.model_copy(update={"failed_checks": count}),
-            f"{_summaries(failed)}: failed check {count}/{tick.threshold}",
+            f"{'; '.join([*failed, _hook_summary(hooks)] if hooks else failed)}: "
+            f"failed check {count}/{tick.threshold}",
             Reason.CHECKS_FAILED, events=halts, step=True,
         )
     errors = [result for result in results if result.outcome is Outcome.ERROR]
@@ -77,11 +134,42 @@ def judge(tick: Tick, measured: Sequence[MetricObservation] | None) -> Decision:
             status, f"{_summaries(errors)}: holding, not counted as a failed check",
             Reason.CHECKS_UNAVAILABLE, events=halts, step=True,
         )
-    passed = _summaries(results) if results else "no metrics to check"
+    return step_after_checks(tick, status, _summaries(results) if results
+                             else "no metrics to check")
+
+
+def step_after_checks(tick: Tick, status: CanaryStatus, passed: str) -> Decision:
+    strategy = strategy_of(tick.analysis)
+    if strategy is Strategy.BLUE_GREEN:
+        return blue_green_step(tick, status, passed)
+    if strategy is Strategy.AB_TESTING:
+        return ab_testing_step(tick, status, passed)
     weight = current_weight(tick)
     if weight >= tick.max_weight:
         return start_promotion(tick, status, weight, passed)
+    if not (tick.analysis is not None and tick.analysis.mirror and weight == 0):
+        waiting = _traffic_increase_refused(tick, status, passed)
+        if waiting is not None:
+            return waiting
     return advance(tick, status, weight, passed)
+
+
+def _traffic_increase_refused(tick: Tick, status: CanaryStatus, passed: str
+                              ) -> Decision | None:
+    answers = tick.hooks(WebhookType.CONFIRM_TRAFFIC_INCREASE)
+    closed = refused(answers)
+    if not closed:
+        return None
+    entering = tick.status.phase is not Phase.WAITING_TRAFFIC_INCREASE
+    alerts = ((events.WAITING_TRAFFIC_ALERT,) if entering and not muted(
+        tick.spec, WebhookType.CONFIRM_TRAFFIC_INCREASE, closed) else ())
+    return tick.record(
+        tick.enter(Phase.WAITING_TRAFFIC_INCREASE, status),
+        f"{passed}; waiting for traffic increase approval: {_hook_summary(closed)}",
+        Reason.WAITING_FOR_TRAFFIC_INCREASE,
+        events=(events.waiting_for_traffic_increase(tick.canary, closed[0].name),),
+        alerts=alerts, step=True,
+    )
 
 
 def restart(tick: Tick) -> Decision:
@@ -92,24 +180,26 @@ def restart(tick: Tick) -> Decision:
     traffic split without an owner).
     """
     status = tick.enter(Phase.PROGRESSING, tick.with_fields(
-        last_applied_spec=tick.seen.target_hash, failed_checks=0, canary_weight=0,
-        iterations=0, checks=[]))
+        **tick.revision(), failed_checks=0, canary_weight=0, iterations=0, checks=[]))
     return tick.record(
-        status, f"new revision of {tick.target} during the analysis: restarting at weight 0",
+        with_affinity(tick.analysis, status, 0),
+        f"new revision of {tick.target} during the analysis: restarting at weight 0",
         Reason.ANALYSIS_RESTARTED, actions=(SetWeights(100, 0),),
         events=(events.analysis_restarted(tick.target),), step=True,
     )
 
 
-def advance(tick: Tick, status: CanaryStatus, weight: int, passed: str, *,
-            first: bool = False) -> Decision:
-    weight_after = next_weight(tick, weight)
-    started = (events.analysis_started(tick.target),) if first else ()
+def advance(tick: Tick, status: CanaryStatus, weight: int, passed: str,
+            started: Sequence[Event] = (), *, mirror: bool = False) -> Decision:
+    """The next weight step (or, with `mirror`, the step that only shadows traffic)."""
+    weight_after = weight if mirror else next_weight(tick, weight)
+    moved = tick.enter(Phase.PROGRESSING, status.model_copy(
+        update={"canary_weight": weight_after}))
     return tick.record(
-        status.model_copy(update={"canary_weight": weight_after}),
-        f"{passed}; canary weight {weight} -> {weight_after}",
-        Reason.ANALYSIS_STARTED if first else Reason.ADVANCED,
-        actions=(SetWeights(100 - weight_after, weight_after),),
+        with_affinity(tick.analysis, moved, weight_after),
+        f"{passed}; canary weight {weight} -> {weight_after}" + (" mirrored" if mirror else ""),
+        Reason.ANALYSIS_STARTED if started else Reason.ADVANCED,
+        actions=(SetWeights(100 - weight_after, weight_after, mirror=mirror),),
         events=(*started, events.canary_weight_advanced(tick.canary, weight_after)),
         step=True,
     )
@@ -117,8 +207,9 @@ def advance(tick: Tick, status: CanaryStatus, weight: int, passed: str, *,
 
 def current_weight(tick: Tick) -> int:
     """The canary weight the analysis is at. WaitingPromotion is reached only at
-    maxWeight, although Flagger zeroes the status weight there."""
-    if tick.status.phase is Phase.WAITING_PROMOTION:
+    maxWeight (a status written by Flagger, or by us before, has 0 there)."""
+    if (tick.status.phase is Phase.WAITING_PROMOTION
+            and strategy_of(tick.analysis) is Strategy.CANARY):
         return max(tick.status.canary_weight, tick.max_weight)
     return tick.status.canary_weight
 
@@ -129,3 +220,7 @@ def next_weight(tick: Tick, weight: int) -> int:
 
 def _summaries(results: Sequence[CheckResult]) -> str:
     return "; ".join(result.summary for result in results)
+
+
+def _hook_summary(results: Sequence[HookResult]) -> str:
+    return "; ".join(f"webhook {result.name} refused ({result.message})" for result in results)

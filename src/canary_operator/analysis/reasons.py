@@ -33,6 +33,13 @@ class Reason(StrEnum):
     FAILED_CHECKS_THRESHOLD = "FailedChecksThreshold"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     PROMOTION_FAILED = "PromotionFailed"
+    WAITING_FOR_APPROVAL = "WaitingForApproval"  # confirm-rollout refused
+    WAITING_FOR_TRAFFIC_INCREASE = "WaitingForTrafficIncrease"  # confirm-traffic-increase
+    WAITING_FOR_PROMOTION = "WaitingForPromotion"  # confirm-promotion refused
+    PRE_ROLLOUT_FAILED = "PreRolloutFailed"
+    ITERATION_ADVANCED = "IterationAdvanced"  # blue/green and A/B testing
+    ROUTED_TO_CANARY = "RoutedToCanary"  # blue/green: all traffic to the canary
+    MANUAL_ROLLBACK = "ManualRollback"  # a rollback hook asked for it
 
 
 # While waiting for a Deployment's rollout the loop comes back soon, not an interval later.

@@ -3,7 +3,25 @@ step 25, `nextStepWeight`), and how it moves back to the primary when promoting.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from canary_operator.api.canary import Analysis
+
+
+class Strategy(StrEnum):
+    """Flagger's deployment strategies, named as its metrics label them."""
+
+    CANARY = "canary"
+    BLUE_GREEN = "blue-green"
+    AB_TESTING = "ab-testing"
+
+
+def strategy_of(analysis: Analysis | None) -> Strategy:
+    """Flagger's dispatch: iterations with a match is A/B testing, iterations alone is
+    blue/green (even beside a stepWeight), anything else is a canary."""
+    if analysis is not None and analysis.iterations:
+        return Strategy.AB_TESTING if analysis.match else Strategy.BLUE_GREEN
+    return Strategy.CANARY
 
 
 def max_weight(analysis: Analysis | None) -> int:
@@ -14,8 +32,9 @@ def max_weight(analysis: Analysis | None) -> int:
 
 
 def has_schedule(analysis: Analysis | None) -> bool:
-    """Whether the canary strategy can run: a stepWeight or stepWeights to follow."""
-    return analysis is not None and bool(analysis.step_weight or analysis.step_weights)
+    """Whether the strategy can run: iterations to count, or weights to step through."""
+    return analysis is not None and bool(
+        analysis.iterations or analysis.step_weight or analysis.step_weights)
 
 
 def next_canary_weight(analysis: Analysis, weight: int) -> int:

@@ -7,12 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from canary_operator.analysis.decision import Action, Decision, Event
-from canary_operator.analysis.observation import Observation
+from canary_operator.analysis.decision import Action, Alert, Decision, Event, RunHooks
+from canary_operator.analysis.gates import hook_results, hooks_of
+from canary_operator.analysis.observation import HookResult, Observation
 from canary_operator.analysis.phases import enter_phase
 from canary_operator.analysis.reasons import Reason
 from canary_operator.analysis.steps import max_weight
-from canary_operator.api.canary import Analysis, CanarySpec
+from canary_operator.api.canary import Analysis, CanarySpec, WebhookType
 from canary_operator.api.status import CanaryStatus, Phase
 
 
@@ -58,6 +59,25 @@ class Tick:
     def max_weight(self) -> int:
         return max_weight(self.analysis)
 
+    # -- webhooks and revisions -----------------------------------------------------------
+
+    def hooks(self, kind: WebhookType, phase: Phase | None = None) -> tuple[HookResult, ...]:
+        """The answers of this Canary's hooks of `kind` (raises HooksNeeded until the
+        shell has called them); the payload carries `phase`, by default the current one."""
+        return hook_results(self.spec, self.seen, kind,
+                            self.status.phase if phase is None else phase)
+
+    def post_rollout(self, phase: Phase) -> tuple[Action, ...]:
+        if not hooks_of(self.spec, WebhookType.POST_ROLLOUT):
+            return ()
+        return (RunHooks(WebhookType.POST_ROLLOUT, phase),)
+
+    def revision(self) -> dict[str, Any]:
+        """The status fields that name the revision seen: its hash and its configs."""
+        configs = self.seen.tracked_configs
+        return {"last_applied_spec": self.seen.target_hash,
+                "tracked_configs": dict(configs) if configs is not None else None}
+
     # -- endings ------------------------------------------------------------------------
 
     def hold(self, reason: str, events: Iterable[Event] = (),
@@ -67,12 +87,13 @@ class Tick:
 
     def record(self, status: CanaryStatus, reason: str, code: Reason, *,
                actions: Iterable[Action] = (), events: Iterable[Event] = (),
-               step: bool = False) -> Decision:
+               step: bool = False, alerts: Iterable[Alert] = ()) -> Decision:
         """A new status carrying the reason; `step=True` restarts the interval clock."""
         update: dict[str, Any] = {"reason": code.value, "message": reason}
         if step:
             update["last_step_time"] = self.seen.now
-        return Decision(status.model_copy(update=update), tuple(actions), tuple(events), reason)
+        return Decision(status.model_copy(update=update), tuple(actions), tuple(events), reason,
+                        tuple(alerts))
 
     def enter(self, phase: Phase, status: CanaryStatus | None = None) -> CanaryStatus:
         return enter_phase(self.status if status is None else status, phase,

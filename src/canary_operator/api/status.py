@@ -19,6 +19,9 @@ class Phase(StrEnum):
     WAITING = "Waiting"
     PROGRESSING = "Progressing"
     WAITING_PROMOTION = "WaitingPromotion"
+    # Ours: a confirm-traffic-increase hook holds the next weight step (Flagger stays in
+    # Progressing and says so only in an event).
+    WAITING_TRAFFIC_INCREASE = "WaitingTrafficIncrease"
     PROMOTING = "Promoting"
     FINALISING = "Finalising"
     SUCCEEDED = "Succeeded"

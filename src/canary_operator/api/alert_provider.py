@@ -7,10 +7,13 @@ from typing import Literal
 from canary_operator.api.base import ApiModel
 from canary_operator.api.canary import LocalObjectReference, ObjectMeta
 
+AlertProviderType = Literal["slack", "msteams", "discord", "rocket", "gchat", "webhook"]
+"""Flagger's five chat services, plus our generic JSON `webhook`."""
+
 
 class AlertProviderSpec(ApiModel):
-    type: Literal["slack", "msteams", "discord", "rocket", "gchat"]
-    """Chat service to post to."""
+    type: AlertProviderType
+    """Service to post to: slack, msteams, discord, rocket, gchat, or webhook (generic JSON)."""
     channel: str = "general"
     """Channel to post to (default general)."""
     username: str = "flagger"
@@ -20,7 +23,7 @@ class AlertProviderSpec(ApiModel):
     proxy: str | None = None
     """HTTP(S) proxy for the requests."""
     secret_ref: LocalObjectReference | None = None
-    """Secret whose address key holds the webhook address (and token key, a token)."""
+    """Secret with an address key (wins over address) and an optional token key (a token)."""
 
 
 class AlertProvider(ApiModel):

@@ -35,6 +35,7 @@ class OperatorProcess:
             "CANARY_OPERATOR_NAMESPACES": ",".join(self.namespaces),
             "CANARY_OPERATOR_MIN_INTERVAL_SECONDS": str(self.min_interval_seconds),
             "CANARY_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
+            "CANARY_OPERATOR_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
             "CANARY_OPERATOR_QUERY_TIMEOUT_SECONDS": "2",
         })
         env.update(self.extra_env)

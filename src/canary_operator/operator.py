@@ -19,6 +19,7 @@ from canary_operator.api import GROUP, VERSION
 from canary_operator.controller import CanaryController, JsonDict
 from canary_operator.kube.client import close_api_client, new_api_client
 from canary_operator.settings import OperatorSettings
+from canary_operator.telemetry import MetricsEndpoint, Telemetry, operator_version, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,27 @@ async def metric_templates_index(namespace: str | None, name: str, body: kopf.Bo
     return {(namespace or "", name): _slim(body)}
 
 
-class IndexView:
-    """The controller's ClusterView over kopf's indexes."""
+@kopf.index(GROUP, VERSION, "alertproviders")
+async def alert_providers_index(namespace: str | None, name: str, body: kopf.Body,
+                                **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(namespace or "", name): _slim(body)}
 
-    def __init__(self, deployments: kopf.Index[Any, Any],
-                 metric_templates: kopf.Index[Any, Any]) -> None:
-        self._deployments = deployments
-        self._templates = metric_templates
+
+@kopf.index("autoscaling", "v2", "horizontalpodautoscalers")
+async def autoscalers_index(namespace: str | None, name: str, body: kopf.Body,
+                            **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(namespace or "", name): _slim(body)}
+
+
+class IndexView:
+    """The controller's ClusterView over kopf's indexes (which arrive as keyword
+    arguments named after their functions)."""
+
+    def __init__(self, indexes: dict[str, Any]) -> None:
+        self._deployments: kopf.Index[Any, Any] = indexes["deployments_index"]
+        self._templates: kopf.Index[Any, Any] = indexes["metric_templates_index"]
+        self._providers: kopf.Index[Any, Any] = indexes["alert_providers_index"]
+        self._autoscalers: kopf.Index[Any, Any] = indexes["autoscalers_index"]
 
     @staticmethod
     def _one(index: kopf.Index[Any, Any], key: tuple[str, str]) -> JsonDict | None:
@@ -65,6 +80,12 @@ class IndexView:
 
     def metric_template(self, namespace: str, name: str) -> JsonDict | None:
         return self._one(self._templates, (namespace, name))
+
+    def alert_provider(self, namespace: str, name: str) -> JsonDict | None:
+        return self._one(self._providers, (namespace, name))
+
+    def autoscaler(self, namespace: str, name: str) -> JsonDict | None:
+        return self._one(self._autoscalers, (namespace, name))
 
 
 def post_event(body: JsonDict, event: Event) -> None:
@@ -86,7 +107,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     operator_settings: OperatorSettings = memo.get("settings") or OperatorSettings()
     api = await new_api_client()
     memo["api"] = api
-    memo["controller"] = CanaryController(api, operator_settings, post_event)
+    telemetry = Telemetry(version=operator_version(),
+                          mesh_provider=operator_settings.mesh_provider)
+    memo["controller"] = CanaryController(api, operator_settings, post_event,
+                                          telemetry=telemetry)
+    if operator_settings.metrics_address:
+        host, port = operator_settings.metrics_address.rsplit(":", 1)
+        memo["metrics"] = await serve_metrics(telemetry, host.strip("[]"), int(port))
 
 
 @kopf.on.cleanup()
@@ -94,6 +121,9 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     controller: CanaryController | None = memo.get("controller")
     if controller is not None:
         await controller.aclose()
+    metrics: MetricsEndpoint | None = memo.get("metrics")
+    if metrics is not None:
+        await metrics.stop()
     api: aio_client.ApiClient | None = memo.get("api")
     if api is not None:
         await close_api_client(api)
@@ -109,8 +139,7 @@ async def canary_loop(
     **kwargs: Any,
 ) -> None:
     controller: CanaryController = memo["controller"]
-    # The indexes arrive as keyword arguments named after their functions.
-    view = IndexView(kwargs["deployments_index"], kwargs["metric_templates_index"])
+    view = IndexView(kwargs)
     try:
         while not stopped:
             delay = controller.settings.min_interval_seconds
@@ -127,7 +156,7 @@ async def canary_loop(
                 logger.exception("tick failed; retrying in %.0fs", delay)
             await stopped.wait(max(delay, 0.05))
     finally:
-        controller.forget(uid)
+        controller.forget(uid, body)
 
 
 def _reverts_on_deletion(spec: kopf.Spec, **_: Any) -> bool:
@@ -138,7 +167,7 @@ def _reverts_on_deletion(spec: kopf.Spec, **_: Any) -> bool:
 async def revert_on_deletion(body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Logger,
                              **kwargs: Any) -> None:
     controller: CanaryController = memo["controller"]
-    view = IndexView(kwargs["deployments_index"], kwargs["metric_templates_index"])
+    view = IndexView(kwargs)
     step = await controller.revert(body, view, retry)
     logger.info(step.reason)
     if not step.done:

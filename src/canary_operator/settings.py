@@ -26,11 +26,27 @@ class OperatorSettings(BaseSettings):
     # Flagger floors analysis.interval at 10 s; tests and the lab lower it.
     min_interval_seconds: float = Field(default=10.0, gt=0)
     query_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Restart the analysis when a ConfigMap or Secret the target's pods use changes, and
+    # give the primary `-primary` copies (Flagger's -enable-config-tracking, on by default).
+    # Needs get/create/patch on ConfigMaps and Secrets.
+    config_tracking: bool = True
+    # Where the operator's own metrics are served (Flagger's names); empty: not served.
+    # The chart listens on all addresses (0.0.0.0:8081) for its ServiceMonitor.
+    metrics_address: str = "127.0.0.1:8081"
     # kopf peering: the name of the (Cluster)KopfPeering object the replicas share; only the
     # replica with the highest priority works, the others stand by. Empty: standalone.
     peering: str = ""
     # None: a random priority per process, so two replicas never tie (a tie pauses both).
     peering_priority: int | None = None
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if value and not (host and port.isdigit() and 0 <= int(port) <= 65535):
+            raise ValueError(f"metrics_address must be host:port like 127.0.0.1:8081 "
+                             f"(got {value!r}); empty turns the metrics server off")
+        return value
 
     @field_validator("namespaces", "selector_labels", mode="before")
     @classmethod

@@ -1,8 +1,8 @@
-"""The imperative shell around `analysis.decide`: observe -> decide -> act -> record.
+"""`CanaryController.tick`: observe -> decide -> act -> record, for one Canary.
 
-One `tick` per Canary per analysis interval. Reads come from the operator's watch-fed
-indexes (the `ClusterView`); the only per-tick API traffic is the route read, the metric
-queries when the analysis needs them, and the writes a Decision asks for.
+Reads come from the operator's watch-fed indexes (the `ClusterView`); the only per-tick
+API traffic is the route read, the tracked configs' reads (when the template uses
+any), the metric queries and hooks the decision reaches, and the writes it asks for.
 """
 
 from __future__ import annotations
@@ -10,57 +10,34 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from kubernetes.aio import client as aio_client
 from kubernetes.aio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from canary_operator import analysis
-from canary_operator.analysis.decision import (
-    Decision,
-    Event,
-    InitializeTargets,
-    PromoteTemplate,
-    ScaleTargetToZero,
-    ScaleTargetUp,
-    SetWeights,
-)
+from canary_operator.alerts import AlertSender
+from canary_operator.analysis.decision import Decision, Event, SetWeights
 from canary_operator.analysis.deletion import RevertStep
-from canary_operator.analysis.observation import MetricObservation, Observation, Readiness
-from canary_operator.api import GROUP, VERSION, Canary, CanaryStatus
-from canary_operator.api.metric_template import MetricTemplate
+from canary_operator.api import GROUP, VERSION, Canary, CanaryStatus, Phase
 from canary_operator.api.support import format_validation_error, unsupported_fields
-from canary_operator.kube.services import ensure_services, revert_apex_service
-from canary_operator.kube.workloads import (
-    TargetError,
-    ensure_primary,
-    pod_template_hash,
-    promote,
-    scale,
-    selector_label,
-)
-from canary_operator.metrics import metric_query
-from canary_operator.metrics.prometheus import PrometheusProvider
+from canary_operator.controller.acting import Actor
+from canary_operator.controller.notifying import Notifier
+from canary_operator.controller.observing import Measurer, complete, observe, read_configs
+from canary_operator.controller.view import ClusterView, EventPoster, JsonDict
+from canary_operator.kube.configs import ConfigError, TrackedConfigs
+from canary_operator.kube.services import revert_apex_service
+from canary_operator.kube.workloads import TargetError, scale, selector_label
 from canary_operator.routers.istio import IstioRouter
-from canary_operator.routers.protocol import RouterError
+from canary_operator.routers.protocol import RouterError, Routes
 from canary_operator.settings import OperatorSettings
+from canary_operator.telemetry import Telemetry, operator_version
+from canary_operator.webhooks import WebhookCaller
 
 log = logging.getLogger(__name__)
-
-JsonDict = Mapping[str, Any]
-
-
-class ClusterView(Protocol):
-    """Read access to the watch caches: never an API call."""
-
-    def deployment(self, namespace: str, name: str) -> JsonDict | None: ...
-
-    def metric_template(self, namespace: str, name: str) -> JsonDict | None: ...
-
-
-EventPoster = Callable[[JsonDict, Event], None]
 
 
 def utcnow() -> dt.datetime:
@@ -83,29 +60,50 @@ class CanaryController:
         settings: OperatorSettings,
         post_event: EventPoster,
         clock: Callable[[], dt.datetime] = utcnow,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.api = api
         self.settings = settings
         self.post_event = post_event
         self.clock = clock
         self.router = IstioRouter(api)
-        self._providers: dict[str, PrometheusProvider] = {}
+        self.telemetry = telemetry or Telemetry(version=operator_version(),
+                                                mesh_provider=settings.mesh_provider)
+        self.hooks = WebhookCaller()
+        self.measurer = Measurer(settings.prometheus_url, settings.query_timeout_seconds)
+        self.actor = Actor(api, self.router, settings, self.hooks, post_event)
+        self.notifier = Notifier(api, post_event, self.hooks,
+                                 AlertSender(timeout=settings.query_timeout_seconds), clock)
         # The status each Canary was last given, by uid: the watch may deliver our own
         # write after the next tick has begun, and deciding on a stale status would repeat
         # a step. After a restart this is empty and the API's status is the truth.
         self._written: dict[str, CanaryStatus] = {}
         self._reported_unsupported: set[tuple[str, int]] = set()
+        self._namespaces: dict[str, str] = {}  # uid -> namespace, for flagger_canary_total
 
     async def aclose(self) -> None:
-        for provider in self._providers.values():
-            await provider.aclose()
+        await self.notifier.aclose()
+        await self.notifier.sender.aclose()
+        await self.measurer.aclose()
+        await self.hooks.aclose()
 
-    def forget(self, uid: str) -> None:
+    def forget(self, uid: str, body: JsonDict | None = None) -> None:
         self._written.pop(uid, None)
+        if self._namespaces.pop(uid, None) is not None:
+            self._set_totals()
+        if body is not None:
+            try:
+                canary = Canary.model_validate(body)
+            except ValidationError:
+                return
+            target = canary.spec.target_ref.name
+            self.telemetry.forget(name=target, namespace=canary.metadata.namespace,
+                                  target=target)
 
     # -- the tick ----------------------------------------------------------------------
 
     async def tick(self, body: JsonDict, view: ClusterView) -> TickResult:
+        started = time.perf_counter()
         try:
             canary = Canary.model_validate(body)
         except ValidationError as error:
@@ -115,134 +113,79 @@ class CanaryController:
         self._report_unsupported(body, canary)
 
         now = self.clock()
+        target = view.deployment(canary.metadata.namespace, canary.spec.target_ref.name)
         try:
-            weights = await self.router.get_weights(canary)
-        except RouterError as error:
+            routes = await self.router.get_routes(canary)
+            configs = await self._configs(canary, target)
+            if status.phase not in (Phase.NONE, Phase.INITIALIZING):
+                await self.actor.sync_autoscaler(canary, view)
+        except (RouterError, ConfigError, TargetError) as error:
             await self._report_problem(body, canary, str(error))
             return TickResult(self.settings.min_interval_seconds, None, str(error))
-        observation = self._observe(canary, view, now, weights)
-        if analysis.needs_metrics(canary.spec, status, observation):
-            observation = dataclasses.replace(
-                observation, metrics=await self._measure(canary, view)
-            )
-        decision = analysis.decide(canary.spec, status, observation)
-        problem = await self._act(canary, view, decision)
+        except ApiException as error:
+            why = (f"reading the routes or configs of {canary.key}: "
+                   f"HTTP {error.status} {error.reason}")
+            await self._report_problem(body, canary, why)
+            return TickResult(self.settings.min_interval_seconds, None, why)
+        seen = observe(canary, view, now, routes, configs)
+        seen = await complete(canary, status, seen, view, self.measurer, self.hooks)
+        decision = analysis.decide(canary.spec, status, seen)
+        problem = await self.actor.act(body, canary, view, decision, configs)
         if problem is not None:
             # Keep the old status: the same step is tried again on the next tick.
             await self._report_problem(body, canary, problem)
             return TickResult(self.settings.min_interval_seconds, decision, problem)
-        await self._record(body, canary, status, decision)
+        await self._record(body, canary, view, status, decision)
+        self._count(uid, canary.metadata.namespace)
+        self._observe_telemetry(canary, status, decision, routes, time.perf_counter() - started)
         delay = analysis.seconds_until_next_tick(
             canary.spec, decision.status, self.clock(), self.settings.min_interval_seconds
         )
         return TickResult(delay, decision, problem)
 
-    # -- observe -----------------------------------------------------------------------
-
-    def _observe(self, canary: Canary, view: ClusterView, now: dt.datetime,
-                 weights: tuple[int, int] | None) -> Observation:
-        spec, namespace = canary.spec, canary.metadata.namespace
-        target = view.deployment(namespace, spec.target_ref.name)
-        primary = view.deployment(namespace, f"{spec.target_ref.name}-primary")
-        analysis_spec = spec.analysis
-        canary_threshold = analysis_spec.canary_ready_threshold if analysis_spec else 100
-        primary_threshold = analysis_spec.primary_ready_threshold if analysis_spec else 100
-        deadline = spec.progress_deadline_seconds
-        missing = Readiness(ready=False, retriable=True, message="not found")
-        return Observation(
-            now=now,
-            name=canary.metadata.name,
-            namespace=namespace,
-            target_exists=target is not None,
-            target_hash=pod_template_hash(target) if target is not None else None,
-            target_replicas=_replicas(target),
-            canary=(analysis.deployment_readiness(target, canary_threshold, deadline, now)
-                    if target is not None else missing),
-            primary_exists=primary is not None,
-            primary=(analysis.deployment_readiness(primary, primary_threshold, deadline, now)
-                     if primary is not None else missing),
-            primary_replicas=_replicas(primary),
-            weights=weights,
-        )
-
-    async def _measure(self, canary: Canary,
-                       view: ClusterView) -> tuple[MetricObservation, ...]:
-        results = []
-        metrics = canary.spec.analysis.metrics if canary.spec.analysis else None
-        for metric in metrics or []:
-            template = self._template(canary, view, metric.template_ref)
-            try:
-                query = metric_query(canary, metric, template)
-            except Exception as error:  # a bad template is this Canary's problem only
-                results.append(MetricObservation(metric.name, "", metric.interval, None,
-                                                 error=str(error)))
-                continue
-            provider = self._provider(canary, template)
-            result = await provider.query(query)
-            results.append(MetricObservation(metric.name, result.query, metric.interval,
-                                             result.value, error=result.error))
-        return tuple(results)
-
-    def _template(self, canary: Canary, view: ClusterView, ref: Any) -> MetricTemplate | None:
-        if ref is None:
+    async def _configs(self, canary: Canary, target: JsonDict | None) -> TrackedConfigs | None:
+        if not self.settings.config_tracking:
             return None
-        body = view.metric_template(ref.namespace or canary.metadata.namespace, ref.name)
-        return MetricTemplate.model_validate(body) if body is not None else None
+        return await read_configs(self.api, canary, target)
 
-    def _provider(self, canary: Canary, template: MetricTemplate | None) -> PrometheusProvider:
-        url = (
-            (template.spec.provider.address if template is not None else None)
-            or canary.spec.metrics_server
-            or self.settings.prometheus_url
-        )
-        provider = self._providers.get(url)
-        if provider is None:
-            provider = PrometheusProvider(url, timeout=self.settings.query_timeout_seconds)
-            self._providers[url] = provider
-        return provider
+    def _observe_telemetry(self, canary: Canary, old: CanaryStatus, decision: Decision,
+                           routes: Routes | None, seconds: float) -> None:
+        new, namespace = decision.status, canary.metadata.namespace
+        target = canary.spec.target_ref.name
+        weights = _weights_after(decision, routes)
+        self.telemetry.observe_tick(
+            name=target, namespace=namespace, phase=new.phase.value,
+            primary_weight=weights[0] if weights else None,
+            canary_weight=weights[1] if weights else None, target=target, seconds=seconds,
+            reason=new.reason if new != old else None, failed_checks=new.failed_checks)
+        if new.checks is not old.checks and new.checks:
+            for check in new.checks:
+                self.telemetry.observe_metric(name=target, namespace=namespace,
+                                              metric=check.name, value=check.value)
+        if new.phase != old.phase and new.phase in (Phase.SUCCEEDED, Phase.FAILED):
+            skipped = new.reason == analysis.Reason.ANALYSIS_SKIPPED.value
+            self.telemetry.count_outcome(
+                name=target, namespace=namespace,
+                strategy=analysis.strategy_of(canary.spec.analysis).value,
+                status="skipped" if skipped else "completed",
+                succeeded=new.phase is Phase.SUCCEEDED)
 
-    # -- act ---------------------------------------------------------------------------
+    def _count(self, uid: str, namespace: str) -> None:
+        if self._namespaces.get(uid) != namespace:
+            self._namespaces[uid] = namespace
+            self._set_totals()
 
-    async def _act(self, canary: Canary, view: ClusterView, decision: Decision) -> str | None:
-        """Carry out the actions in order; stop at the first failure and say why."""
-        namespace, target_name = canary.metadata.namespace, canary.spec.target_ref.name
-        for action in decision.actions:
-            target = view.deployment(namespace, target_name)
-            try:
-                if isinstance(action, InitializeTargets):
-                    if target is None:
-                        return f"target Deployment {namespace}/{target_name} not found"
-                    label = selector_label(target, self.settings.selector_labels)
-                    await ensure_primary(self.api, canary, target,
-                                         selector_labels=self.settings.selector_labels)
-                    await ensure_services(self.api, canary, label)
-                    if action.with_routing:  # only once the primary can take the traffic
-                        await self.router.reconcile(canary)
-                elif isinstance(action, ScaleTargetToZero):
-                    await scale(self.api, namespace, target_name, 0)
-                elif isinstance(action, ScaleTargetUp):
-                    await scale(self.api, namespace, target_name, action.replicas)
-                elif isinstance(action, SetWeights):
-                    await self.router.set_weights(canary, action.primary, action.canary)
-                elif isinstance(action, PromoteTemplate):
-                    primary = view.deployment(namespace, f"{target_name}-primary")
-                    if target is None or primary is None:
-                        return f"cannot promote {canary.key}: target or primary missing"
-                    await promote(self.api, canary, target, primary,
-                                  selector_labels=self.settings.selector_labels)
-            except (TargetError, RouterError) as error:
-                return str(error)
-            except ApiException as error:
-                return (f"{type(action).__name__} failed for {canary.key}: "
-                        f"HTTP {error.status} {error.reason}")
-        return None
+    def _set_totals(self) -> None:
+        counts: dict[str, int] = {}
+        for namespace in self._namespaces.values():
+            counts[namespace] = counts.get(namespace, 0) + 1
+        self.telemetry.set_canary_totals(counts)
 
     # -- record ------------------------------------------------------------------------
 
-    async def _record(self, body: JsonDict, canary: Canary, old: CanaryStatus,
-                      decision: Decision) -> None:
-        for event in decision.events:
-            self.post_event(body, event)
+    async def _record(self, body: JsonDict, canary: Canary, view: ClusterView,
+                      old: CanaryStatus, decision: Decision) -> None:
+        self.notifier.publish(body, canary, view, decision)
         if decision.status != old or canary.status is None:
             await self._patch_status(canary, decision.status.to_api())
         self._written[canary.metadata.uid or canary.key] = decision.status
@@ -263,7 +206,7 @@ class CanaryController:
     async def revert(self, body: JsonDict, view: ClusterView, attempt: int) -> RevertStep:
         """revertOnDeletion: the target serves again before the Canary's objects go."""
         canary = Canary.model_validate(body)
-        step = analysis.plan_revert(self._observe(canary, view, self.clock(), None), attempt)
+        step = analysis.plan_revert(observe(canary, view, self.clock(), None), attempt)
         if attempt == 0:
             await self._patch_status(canary, {"phase": "Terminating", "message": step.reason})
         namespace, target_name = canary.metadata.namespace, canary.spec.target_ref.name
@@ -305,8 +248,9 @@ class CanaryController:
                 "Warning", f"not supported yet, accepted and ignored: {', '.join(fields)}"))
 
 
-def _replicas(deployment: JsonDict | None) -> int | None:
-    if deployment is None:
-        return None
-    replicas = deployment.get("spec", {}).get("replicas")
-    return int(replicas) if replicas is not None else None
+def _weights_after(decision: Decision, routes: Routes | None) -> tuple[int, int] | None:
+    """The route weights once the decision is carried out."""
+    for action in reversed(decision.actions):
+        if isinstance(action, SetWeights):
+            return action.primary, action.canary
+    return (routes.primary, routes.canary) if routes is not None else None

@@ -120,6 +120,7 @@ class Demo:
             "CANARY_OPERATOR_NAMESPACES": NAMESPACE,
             "CANARY_OPERATOR_MIN_INTERVAL_SECONDS": "1",
             "CANARY_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
+            "CANARY_OPERATOR_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
         })
         return env
 

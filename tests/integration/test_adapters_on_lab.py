@@ -28,7 +28,7 @@ from canary_operator.kube.workloads import FLAGGER_ID
 from canary_operator.lab import Lab
 from canary_operator.lab.crds import install_crds
 from canary_operator.lab.workloads import deployment, rollout_complete
-from canary_operator.routers import IstioRouter
+from canary_operator.routers import IstioRouter, Routes
 from tests.paths import REPO, shared_testdata
 
 ISTIO = ("networking.istio.io", "v1beta1")
@@ -191,7 +191,7 @@ async def test_the_router_routes_and_keeps_weights_across_reconciles(
     create_target(api, namespace)
     canary = create_canary(api, namespace)
     router = IstioRouter(aio_api)
-    assert await router.get_weights(canary) is None
+    assert await router.get_routes(canary) is None
 
     await router.reconcile(canary)
 
@@ -202,10 +202,10 @@ async def test_the_router_routes_and_keeps_weights_across_reconciles(
     vs = custom_object(api, namespace, "virtualservices", "podinfo")
     assert vs["spec"]["hosts"] == [*HOSTS, "podinfo"]
     assert vs["spec"]["gateways"] == GATEWAYS
-    assert await router.get_weights(canary) == (100, 0)
+    assert await router.get_routes(canary) == Routes(100, 0)
 
-    await router.set_weights(canary, 90, 10)
-    assert await router.get_weights(canary) == (90, 10)
+    await router.set_routes(canary, Routes(90, 10))
+    assert await router.get_routes(canary) == Routes(90, 10)
 
     # Another tool labels the VirtualService, and the Canary's routing options change.
     client.CustomObjectsApi(api).patch_namespaced_custom_object(
@@ -219,15 +219,15 @@ async def test_the_router_routes_and_keeps_weights_across_reconciles(
     vs = custom_object(api, namespace, "virtualservices", "podinfo")
     assert vs["spec"]["http"][0]["timeout"] == "5s"
     assert vs["metadata"]["labels"] == {"argocd.argoproj.io/instance": "shop"}
-    assert await router.get_weights(changed) == (90, 10)
+    assert await router.get_routes(changed) == Routes(90, 10)
 
     unchanged = vs["metadata"]["resourceVersion"]
     await router.reconcile(changed)
-    await router.set_weights(changed, 90, 10)
+    await router.set_routes(changed, Routes(90, 10))
     vs = custom_object(api, namespace, "virtualservices", "podinfo")
     assert vs["metadata"]["resourceVersion"] == unchanged
     with pytest.raises(ValueError, match="sum to 100"):
-        await router.set_weights(changed, 95, 10)
+        await router.set_routes(changed, Routes(95, 10))
 
 
 @pytest.mark.usefixtures("canary_crd")
@@ -271,7 +271,7 @@ async def test_running_everything_twice_changes_nothing_the_second_time(
     async def run_everything() -> None:
         await initialize(aio_api, canary, namespace)
         await scale(aio_api, namespace, "podinfo", 0)
-        await router.set_weights(canary, 90, 10)
+        await router.set_routes(canary, Routes(90, 10))
         target = await read_deployment(aio_api, namespace, "podinfo")
         primary = await read_deployment(aio_api, namespace, "podinfo-primary")
         await promote(aio_api, canary, target, primary)

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import ssl
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -60,6 +61,7 @@ class LabState:
     versions: dict[str, str]
     processes: list[ProcessRecord] = field(default_factory=list)
     prometheus_url: str | None = None
+    loadtester_url: str | None = None
 
     @property
     def file(self) -> Path:
@@ -73,6 +75,7 @@ class LabState:
             "versions": self.versions,
             "processes": [p.to_json() for p in self.processes],
             "prometheus_url": self.prometheus_url,
+            "loadtester_url": self.loadtester_url,
         }
         tmp = self.file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -95,6 +98,7 @@ class LabState:
             versions=dict(data["versions"]),
             processes=[ProcessRecord.from_json(p) for p in data["processes"]],
             prometheus_url=data.get("prometheus_url"),
+            loadtester_url=data.get("loadtester_url"),
         )
 
 
@@ -281,6 +285,27 @@ class Lab:
     def stop_prometheus(self) -> None:
         self.state.prometheus_url = None
         self.stop_process("prometheus")
+
+    # -- the load tester ---------------------------------------------------------------
+
+    def start_loadtester(self, port: int | None = None, timeout: float = 60.0) -> str:
+        """Start `canary-operator loadtester` on 127.0.0.1 (manual gates, hey load) and
+        return its URL; webhooks of the lab's Canaries point at it."""
+        port = port or free_port()
+        url = f"http://127.0.0.1:{port}"
+        record = self.spawn("loadtester", [
+            sys.executable, "-m", "canary_operator.cli.main", "loadtester",
+            "--host", "127.0.0.1", "--port", str(port),
+        ])
+        wait_for(lambda: _probe(f"{url}/healthz", False), "the load tester to serve /healthz",
+                 timeout, [record])
+        self.state.loadtester_url = url
+        self.state.save()
+        return url
+
+    def stop_loadtester(self) -> None:
+        self.state.loadtester_url = None
+        self.stop_process("loadtester")
 
 
 def _node_schedulable(node: Any) -> bool:

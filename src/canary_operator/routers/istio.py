@@ -1,15 +1,16 @@
 """Istio: a VirtualService `<apex>` splitting traffic between the DestinationRules
 `<apex>-primary` and `<apex>-canary` (Flagger's pkg/router/istio.go).
 
-The builders are pure. `IstioRouter` reads, compares and writes: reconcile keeps the live
-weights and leaves alone what it does not own; weight changes are a JSON Patch of the one
-route list, guarded by a `test` of its old value.
+The builders are pure (the `http` rules themselves are `istio_routes`'). `IstioRouter`
+reads, compares and writes: reconcile keeps the live routes and leaves alone what it does
+not own; a route change is a minimal JSON Patch of the `http` rules, guarded by a `test` of
+the resourceVersion it was computed from.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -28,26 +29,28 @@ from canary_operator.kube.client import (
     read_json,
     read_json_or_none,
 )
-from canary_operator.routers.protocol import RouterError, validate_weights
+from canary_operator.routers.istio_routes import (
+    MESH_GATEWAY,
+    build_http,
+    canary_host,
+    destination_host,
+    http_rules,
+    primary_host,
+    read_affinity,
+    read_routes,
+    weighted_rule_index,
+)
+from canary_operator.routers.protocol import AffinityCookies, RouterError, Routes, validate_routes
 
 GROUP = "networking.istio.io"
 VERSION = "v1beta1"
 API_VERSION = f"{GROUP}/{VERSION}"
 VIRTUAL_SERVICES = "virtualservices"
 DESTINATION_RULES = "destinationrules"
-MESH_GATEWAY = "mesh"
 # Route fields that belong to the rollout, not to the spec: reconcile carries them over.
 _RUNTIME_ROUTE_FIELDS = ("mirror", "mirrorPercentage")
 # The VirtualService fields reconcile owns; any other spec field is someone else's.
 _OWNED_SPEC_FIELDS = ("hosts", "gateways", "http")
-
-
-def primary_host(canary: Canary) -> str:
-    return f"{canary.spec.apex_name}-primary"
-
-
-def canary_host(canary: Canary) -> str:
-    return f"{canary.spec.apex_name}-canary"
 
 
 # -- builders ------------------------------------------------------------------------------
@@ -76,10 +79,10 @@ def _destination_rule(canary: Canary, host: str) -> JsonDict:
     }
 
 
-def build_virtual_service(canary: Canary, primary_weight: int = 100,
-                          canary_weight: int = 0) -> JsonDict:
-    """The apex VirtualService routing `primary_weight`/`canary_weight`."""
-    validate_weights(primary_weight, canary_weight)
+def build_virtual_service(canary: Canary, routes: Routes | None = None,
+                          affinity: AffinityCookies | None = None) -> JsonDict:
+    """The apex VirtualService routing as `routes` says (default: all to the primary);
+    its `http` rules are `istio_routes.build_http`'s."""
     apex, service = canary.spec.apex_name, canary.spec.service
     spec: JsonDict = {}
     if not service.delegation:  # a delegate VirtualService has neither hosts nor gateways
@@ -88,18 +91,7 @@ def build_virtual_service(canary: Canary, primary_weight: int = 100,
             hosts.append(apex)
         spec["hosts"] = hosts
         spec["gateways"] = list(service.gateways or [MESH_GATEWAY])
-
-    http: JsonDict = {}
-    for field, value in (("match", service.match), ("rewrite", service.rewrite),
-                         ("timeout", service.timeout), ("retries", service.retries),
-                         ("corsPolicy", service.cors_policy), ("headers", service.headers)):
-        if value:
-            http[field] = copy.deepcopy(value)
-    http["route"] = [
-        {"destination": _destination(canary, primary_host(canary)), "weight": primary_weight},
-        {"destination": _destination(canary, canary_host(canary)), "weight": canary_weight},
-    ]
-    spec["http"] = [http]
+    spec["http"] = build_http(canary, routes, affinity)
 
     metadata: JsonDict = {"name": apex, "namespace": canary.metadata.namespace}
     apex_meta = service.apex
@@ -110,33 +102,6 @@ def build_virtual_service(canary: Canary, primary_weight: int = 100,
     metadata["ownerReferences"] = [owner_reference(canary)]
     return {"apiVersion": API_VERSION, "kind": "VirtualService", "metadata": metadata,
             "spec": spec}
-
-
-def _destination(canary: Canary, host: str) -> JsonDict:
-    service = canary.spec.service
-    destination: JsonDict = {"host": host}
-    # Through a gateway (or as a delegate) the discovered ports need the port named.
-    gateways = service.gateways or [MESH_GATEWAY]
-    if service.port_discovery and (gateways[0] != MESH_GATEWAY or service.delegation):
-        destination["port"] = {"number": service.port}
-    return destination
-
-
-def route_weights(virtual_service: Mapping[str, Any],
-                  canary: Canary) -> tuple[int, int] | None:
-    """(primary, canary) weights of the first HTTP route to the canary host; None when
-    no route has it."""
-    for http in virtual_service.get("spec", {}).get("http") or []:
-        route = http.get("route") or []
-        hosts = {_host(r): int(r.get("weight") or 0) for r in route}
-        if canary_host(canary) in hosts:
-            return hosts.get(primary_host(canary), 0), hosts[canary_host(canary)]
-    return None
-
-
-def _host(route_destination: Mapping[str, Any]) -> str | None:
-    host = (route_destination.get("destination") or {}).get("host")
-    return str(host) if host is not None else None
 
 
 def build_destination_rule_patch(live: Mapping[str, Any],
@@ -160,15 +125,18 @@ def build_virtual_service_patch(canary: Canary, live: Mapping[str, Any]) -> Json
     """The merge patch bringing an existing VirtualService to the Canary's spec; {} if
     nothing differs.
 
-    The live weights (and mirroring) stay as they are. Hosts, gateways and http are ours
-    and replaced; other spec fields are left alone; labels and annotations are added,
-    never removed. The resourceVersion guard keeps a weight change made since `live` was
+    The live routes stay as they are: the weights of the weighted rule, its mirror fields
+    (as written) and the session-affinity cookies; the rules are rebuilt around them, so a
+    change of strategy or of the route options shows at once. Hosts, gateways and http are
+    ours and replaced; other spec fields are left alone; labels and annotations are added,
+    never removed. The resourceVersion guard keeps a route change made since `live` was
     read from being undone.
     """
-    weights = route_weights(live, canary)
-    if weights is None or sum(weights) != 100 or min(weights) < 0:
-        weights = (100, 0)
-    desired = build_virtual_service(canary, *weights)
+    routes = read_routes(live, canary)
+    if routes is None or routes.primary + routes.canary != 100 or min(
+            routes.primary, routes.canary) < 0 or max(routes.primary, routes.canary) > 100:
+        routes = Routes(100, 0)
+    desired = build_virtual_service(canary, routes, read_affinity(live, canary))
     _carry_runtime_route_fields(live, desired, canary)
 
     live_meta, live_spec = live.get("metadata", {}), live.get("spec", {})
@@ -191,49 +159,81 @@ def build_virtual_service_patch(canary: Canary, live: Mapping[str, Any]) -> Json
 
 def _carry_runtime_route_fields(live: Mapping[str, Any], desired: JsonDict,
                                 canary: Canary) -> None:
-    live_http = next((h for h in live.get("spec", {}).get("http") or []
-                      if any(_host(r) == canary_host(canary) for r in h.get("route") or [])),
-                     None)
-    if live_http is None:
+    """Copy the mirror fields of the live weighted rule, as they are, onto the desired
+    one (whichever the strategy: the only rule, or the A/B match rule)."""
+    live_http, want_http = http_rules(live), desired["spec"]["http"]
+    live_index = weighted_rule_index(live_http, canary)
+    want_index = weighted_rule_index(want_http, canary)
+    if live_index is None or want_index is None:
         return
-    for http in desired["spec"]["http"]:
-        if any(_host(r) == canary_host(canary) for r in http["route"]):
-            for field in _RUNTIME_ROUTE_FIELDS:
-                if field in live_http:
-                    http[field] = copy.deepcopy(live_http[field])
+    for field in _RUNTIME_ROUTE_FIELDS:
+        want_http[want_index].pop(field, None)
+        if field in live_http[live_index]:
+            want_http[want_index][field] = copy.deepcopy(live_http[live_index][field])
 
 
-def build_weight_patch(canary: Canary, live: Mapping[str, Any], primary: int,
-                       canary_weight: int) -> list[JsonDict]:
-    """The JSON Patch setting the weights of every HTTP route to the canary host; [] if
-    they are set already. Each changed route list is replaced whole after a `test` that
-    it is still the list we read."""
-    primary, canary_weight = validate_weights(primary, canary_weight)
+def build_routes_patch(canary: Canary, live: Mapping[str, Any], routes: Routes,
+                       affinity: AffinityCookies | None = None) -> list[JsonDict]:
+    """The JSON Patch bringing the live `http` rules to `routes` (and `affinity`); [] when
+    they route so already.
+
+    Only what differs is written: a changed field of a rule is replaced (added, removed),
+    rules are appended or removed at the end; a `test` of the resourceVersion read first
+    makes the patch fail rather than undo a change made since."""
+    validate_routes(routes)
     name = f"VirtualService {canary.metadata.namespace}/{canary.spec.apex_name}"
-    weights = {primary_host(canary): primary, canary_host(canary): canary_weight}
-    operations: list[JsonDict] = []
-    found = False
-    for index, http in enumerate(live.get("spec", {}).get("http") or []):
-        route = http.get("route") or []
-        hosts = [_host(r) for r in route]
-        if canary_host(canary) not in hosts:
-            continue
-        found = True
-        if primary_host(canary) not in hosts:
-            raise RouterError(f"{name} routes to {canary_host(canary)} but not to "
-                              f"{primary_host(canary)}: reconcile the router to repair it")
-        new_route = [
-            {**r, "weight": weights[host]} if host in weights else copy.deepcopy(r)
-            for r, host in zip(route, hosts, strict=True)
-        ]
-        if new_route != route:
-            path = f"/spec/http/{index}/route"
-            operations += [{"op": "test", "path": path, "value": route},
-                           {"op": "replace", "path": path, "value": new_route}]
-    if not found:
+    live_http = http_rules(live)
+    index = weighted_rule_index(live_http, canary)
+    if index is None:
         raise RouterError(f"{name} has no HTTP route to {canary_host(canary)}: "
                           "reconcile the router to repair it")
+    weighted = live_http[index].get("route") or []
+    if not any(destination_host(r) == primary_host(canary) for r in weighted):
+        raise RouterError(f"{name} routes to {canary_host(canary)} but not to "
+                          f"{primary_host(canary)}: reconcile the router to repair it")
+    operations = _list_patch("/spec/http", live_http, build_http(canary, routes, affinity))
+    version = (live.get("metadata") or {}).get("resourceVersion")
+    if operations and version:
+        operations.insert(0, {"op": "test", "path": "/metadata/resourceVersion",
+                              "value": version})
     return operations
+
+
+def _list_patch(path: str, live: Sequence[Any], want: Sequence[Any]) -> list[JsonDict]:
+    operations: list[JsonDict] = []
+    for index, (old, new) in enumerate(zip(live, want, strict=False)):
+        if old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            operations += _object_patch(f"{path}/{index}", old, new)
+        else:
+            operations.append({"op": "replace", "path": f"{path}/{index}",
+                               "value": copy.deepcopy(new)})
+    operations += [{"op": "add", "path": f"{path}/-", "value": copy.deepcopy(new)}
+                   for new in want[len(live):]]
+    operations += [{"op": "remove", "path": f"{path}/{index}"}
+                   for index in reversed(range(len(want), len(live)))]
+    return operations
+
+
+def _object_patch(path: str, live: Mapping[str, Any],
+                  want: Mapping[str, Any]) -> list[JsonDict]:
+    operations: list[JsonDict] = []
+    for key in live:
+        if key not in want:
+            operations.append({"op": "remove", "path": f"{path}/{_pointer(key)}"})
+    for key, value in want.items():
+        if key not in live:
+            operations.append({"op": "add", "path": f"{path}/{_pointer(key)}",
+                               "value": copy.deepcopy(value)})
+        elif live[key] != value:
+            operations.append({"op": "replace", "path": f"{path}/{_pointer(key)}",
+                               "value": copy.deepcopy(value)})
+    return operations
+
+
+def _pointer(key: str) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
 
 
 def _with_resource_version(patch: JsonDict, live_meta: Mapping[str, Any]) -> JsonDict:
@@ -259,29 +259,30 @@ class IstioRouter:
         await self._ensure(VIRTUAL_SERVICES, build_virtual_service(canary),
                            partial(build_virtual_service_patch, canary))
 
-    async def get_weights(self, canary: Canary) -> tuple[int, int] | None:
+    async def get_routes(self, canary: Canary) -> Routes | None:
         live = await self._read(VIRTUAL_SERVICES, canary.metadata.namespace,
                                 canary.spec.apex_name)
         if live is None:
             return None
-        weights = route_weights(live, canary)
+        routes = read_routes(live, canary)
         name = f"VirtualService {canary.metadata.namespace}/{canary.spec.apex_name}"
-        if weights is None:
+        if routes is None:
             raise RouterError(f"{name} has no HTTP route to {canary_host(canary)}: "
                               "reconcile the router to repair it")
-        if weights == (0, 0):
+        if routes.primary == 0 and routes.canary == 0:
             raise RouterError(f"{name} routes 0% to both {primary_host(canary)} and "
                               f"{canary_host(canary)}")
-        return weights
+        return routes
 
-    async def set_weights(self, canary: Canary, primary: int, canary_weight: int) -> None:
-        validate_weights(primary, canary_weight)
+    async def set_routes(self, canary: Canary, routes: Routes,
+                         affinity: AffinityCookies | None = None) -> None:
+        validate_routes(routes)
         namespace, name = canary.metadata.namespace, canary.spec.apex_name
         live = await self._read(VIRTUAL_SERVICES, namespace, name)
         if live is None:
             raise RouterError(f"VirtualService {namespace}/{name} not found: "
-                              "reconcile the router before setting weights")
-        operations = build_weight_patch(canary, live, primary, canary_weight)
+                              "reconcile the router before setting routes")
+        operations = build_routes_patch(canary, live, routes, affinity)
         if operations:
             await read_json(self._objects.patch_namespaced_custom_object_without_preload_content(
                 GROUP, VERSION, namespace, VIRTUAL_SERVICES, name, operations,

@@ -3,10 +3,14 @@
 There is no mesh in the lab (kwok plays the pods), so nothing would answer requests or
 report `istio_requests_total`. The simulator fills that gap the way the operator sees it:
 
-- it watches VirtualServices, Services and Deployments, and reads the live weight of each
-  destination of a VirtualService's first http route; a destination host names a Service,
-  the Service's selector a Deployment (`destination_workload`);
-- it sends each VirtualService `rps` requests a second (default 20), split by the weights,
+- it watches VirtualServices, Services and Deployments, and follows each VirtualService's
+  http rules as Envoy would (see `routing`): the requests take the default rule and its
+  weights, except a share (annotation `lab.canary-operator.dev/match-share`, percent,
+  default 10) that matches the A/B rule before it; a rule's mirror shadows its requests
+  (`mirrorPercentage`, default all) to another host, seen by that destination's sidecar
+  only; a destination host names a Service, the Service's selector a Deployment
+  (`destination_workload`);
+- it sends each VirtualService `rps` requests a second (default 20), split that way,
   counted per tick rather than one by one (see `ledger`: exact fractional accounting, no
   randomness), so thousands of VirtualServices are cheap;
 - each workload answers as its pod template's annotations say (see `behaviour`):

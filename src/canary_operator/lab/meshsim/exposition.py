@@ -57,27 +57,32 @@ class Exposition:
         return texts
 
     def render(self, series: Iterable[tuple[SeriesKey, SeriesCounts]]) -> str:
-        rows = [(self._label_texts(key), counts) for key, counts in series]
+        # Series with the same labels (a workload's routed and shadowed requests, as its
+        # destination sidecar reports them) are one series: their counts add up.
+        by_labels: dict[str, list[SeriesCounts]] = {}
+        for key, counts in series:
+            for labels in self._label_texts(key):
+                by_labels.setdefault(labels, []).append(counts)
         lines = [
             f"# HELP {REQUESTS_TOTAL} Requests answered (mesh simulator, a stand-in for Envoy)",
             f"# TYPE {REQUESTS_TOTAL} counter",
         ]
-        for texts, counts in rows:
-            lines.extend(f"{REQUESTS_TOTAL}{{{labels}}} {counts.requests}" for labels in texts)
+        lines.extend(f"{REQUESTS_TOTAL}{{{labels}}} {sum(c.requests for c in parts)}"
+                     for labels, parts in by_labels.items())
         lines += [
             f"# HELP {REQUEST_DURATION} Request duration in milliseconds (mesh simulator)",
             f"# TYPE {REQUEST_DURATION} histogram",
         ]
-        for texts, counts in rows:
-            if not texts:
-                continue
-            cumulative = [*counts.buckets(), counts.requests]
-            for labels in texts:
-                lines.extend(
-                    f'{REQUEST_DURATION}_bucket{{{labels},le="{bound}"}} {value}'
-                    for bound, value in zip(_BUCKET_BOUNDS, cumulative, strict=True)
-                )
-                lines.append(f"{REQUEST_DURATION}_sum{{{labels}}} {counts.latency_sum_ms!r}")
-                lines.append(f"{REQUEST_DURATION}_count{{{labels}}} {counts.requests}")
+        for labels, parts in by_labels.items():
+            requests = sum(c.requests for c in parts)
+            cumulative = [*(sum(column) for column in zip(*(c.buckets() for c in parts),
+                                                          strict=True)), requests]
+            lines.extend(
+                f'{REQUEST_DURATION}_bucket{{{labels},le="{bound}"}} {value}'
+                for bound, value in zip(_BUCKET_BOUNDS, cumulative, strict=True)
+            )
+            latency_sum = sum(c.latency_sum_ms for c in parts)
+            lines.append(f"{REQUEST_DURATION}_sum{{{labels}}} {latency_sum!r}")
+            lines.append(f"{REQUEST_DURATION}_count{{{labels}}} {requests}")
         lines.append("")
         return "\n".join(lines)

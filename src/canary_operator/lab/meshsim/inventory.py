@@ -73,10 +73,10 @@ class Inventory:
 
     @staticmethod
     def _warn_once(before: object, after: object) -> None:
-        if isinstance(after, DeploymentInfo) and after.problems and (
-            not isinstance(before, DeploymentInfo) or before.problems != after.problems
-        ):
-            for problem in after.problems:
+        problems = after.problems if isinstance(after, DeploymentInfo | VirtualServiceInfo) \
+            else ()
+        if problems and getattr(before, "problems", None) != problems:
+            for problem in problems:
                 log.warning("%s", problem)
 
     # -- reads (traffic thread) ---------------------------------------------------------

@@ -1,10 +1,12 @@
 """The request stream, kept as counts: how many requests each workload answered, how.
 
-Nothing is drawn at random. Each (VirtualService, target) flow owes `rps * seconds * share`
-requests per step and sends the whole part, carrying the fraction to the next step; its
-errors are owed the same way (`requests * error_rate`). So weights 90/10 at 20 requests/s
-give exactly 18 and 2 requests each second, and an error rate of 0.2 exactly 1 error in 5,
-over any run of steps, whatever their length.
+Nothing is drawn at random. Each (VirtualService, target) flow (a target being a
+destination of one http rule, or a mirror) owes `rps * seconds * share` requests per step
+and sends the whole part, carrying the fraction to the next step; its errors are owed the
+same way (`requests * error_rate`). So weights 90/10 at 20 requests/s give exactly 18 and 2
+requests each second, and an error rate of 0.2 exactly 1 error in 5, over any run of
+steps, whatever their length. A workload's load-bound errors depend on the share of the
+VirtualService's requests it answers in all (its routed and shadowed requests together).
 
 Latency is kept as "n requests drawn from the lognormal with mean m" per series; the
 histogram's cumulative buckets are the expected counts, sum(n * CDF_m(bound)) rounded to
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from canary_operator.lab.meshsim.behaviour import Behaviour, bucket_fractions
 from canary_operator.lab.meshsim.labels import (
     NO_WORKLOAD,
+    REPORTER_DESTINATION,
     REPORTER_SOURCE,
     REPORTERS,
     Peer,
@@ -47,7 +50,10 @@ class SeriesKey:
     service: ServiceRef
     response_code: str
     response_flags: str
-    reporters: tuple[str, ...]  # both sidecars, or only the source when Envoy answered
+    # Both sidecars; only the source when Envoy answered; only the destination for a
+    # shadowed request. Keys differing only here share their labels for the destination
+    # reporter: the exposition adds them up.
+    reporters: tuple[str, ...]
 
 
 @dataclass
@@ -73,15 +79,18 @@ class SeriesCounts:
 @dataclass
 class _Flow:
     target: Target
+    load: float = 0.0  # the share of the VirtualService's requests its workload answers
     owed: float = 0.0
     errors_owed: float = 0.0
     requests: int = 0
     errors: int = 0
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        workload = self.target.workload
-        return self.target.host, workload.name if workload else "", self.target.response_flags
+    def key(self) -> tuple[int, bool, str, str, str]:
+        target = self.target
+        workload = target.workload
+        return (target.rule, target.mirrored, target.host, workload.name if workload else "",
+                target.response_flags)
 
 
 @dataclass
@@ -106,9 +115,15 @@ class Ledger:
         """Route `vs`'s requests to `targets` from now on, keeping what each flow owes."""
         key = (vs.namespace, vs.name)
         previous = {flow.key: flow for flow in self._routes.get(key, (vs, []))[1]}
+        loads: dict[str, float] = {}
+        for target in targets:
+            if target.workload is not None:
+                loads[target.workload.name] = loads.get(target.workload.name, 0.0) + \
+                    target.share
         flows = []
         for target in targets:
-            flow = _Flow(target)
+            flow = _Flow(target, loads.get(target.workload.name, 0.0) if target.workload
+                         else 0.0)
             if (kept := previous.get(flow.key)) is not None:
                 flow.owed, flow.errors_owed = kept.owed, kept.errors_owed
                 flow.requests, flow.errors = kept.requests, kept.errors
@@ -140,7 +155,7 @@ class Ledger:
             self._counts(target, UPSTREAM_FAILURE_CODE).add(count, 0.0)
             return
         behaviour = workload.behaviour
-        flow.errors_owed += count * behaviour.error_rate_at(target.share)
+        flow.errors_owed += count * behaviour.error_rate_at(flow.load)
         errors = min(int(flow.errors_owed), count)
         flow.errors_owed -= errors
         flow.errors += errors
@@ -195,20 +210,28 @@ def _series_key(target: Target, response_code: str) -> SeriesKey:
     if target.workload is None:
         return SeriesKey(NO_WORKLOAD, target.service, response_code, target.response_flags,
                          (REPORTER_SOURCE,))
+    reporters = (REPORTER_DESTINATION,) if target.mirrored else REPORTERS
     return SeriesKey(target.workload.peer, target.service, response_code,
-                     target.response_flags, REPORTERS)
+                     target.response_flags, reporters)
 
 
 def _route_views(vs: VirtualServiceInfo, flows: Sequence[_Flow]) -> tuple[RouteView, ...]:
     views = []
-    for route in vs.routes:
-        mine = [flow for flow in flows if flow.target.host == route.host]
-        views.append(RouteView(
-            host=route.host,
-            weight=route.weight,
-            workloads=tuple(f.target.workload.name for f in mine if f.target.workload),
-            response_flags=mine[0].target.response_flags if mine else SERVED,
-            requests=sum(f.requests for f in mine),
-            errors=sum(f.errors for f in mine),
-        ))
+    for index, rule in enumerate(vs.rules):
+        shown = [(route.host, route.weight, False) for route in rule.routes]
+        if rule.mirror is not None:
+            shown.append((rule.mirror, round(rule.mirror_percent), True))
+        for host, weight, mirrored in shown:
+            mine = [flow for flow in flows if flow.target.rule == index
+                    and flow.target.mirrored == mirrored and flow.target.host == host]
+            views.append(RouteView(
+                host=host,
+                weight=weight,
+                workloads=tuple(f.target.workload.name for f in mine if f.target.workload),
+                response_flags=mine[0].target.response_flags if mine else SERVED,
+                requests=sum(f.requests for f in mine),
+                errors=sum(f.errors for f in mine),
+                rule=index,
+                mirror=mirrored,
+            ))
     return tuple(views)

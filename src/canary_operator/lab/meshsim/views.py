@@ -10,14 +10,17 @@ from canary_operator.lab.meshsim.behaviour import Behaviour
 
 @dataclass(frozen=True)
 class RouteView:
-    """One destination of a VirtualService and the requests sent to it so far."""
+    """One destination of a VirtualService's http rule (or its mirror) and the requests
+    sent to it so far."""
 
     host: str
-    weight: int
+    weight: int  # for a mirror: the percentage of the rule's requests shadowed
     workloads: tuple[str, ...]  # the Deployments answering; () when Envoy answers 503
     response_flags: str  # "-" served, "UH" no healthy upstream, "NC" no such Service
     requests: int
     errors: int  # answered with the workload's error code, or Envoy's 503
+    rule: int = 0  # the index of the http rule
+    mirror: bool = False  # the rule's mirror: shadowed requests
 
 
 @dataclass(frozen=True)

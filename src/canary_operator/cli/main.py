@@ -12,6 +12,7 @@ from canary_operator.lab import Lab, LabError, default_state_dir
 from canary_operator.lab.build import ensure_helm, ensure_toolchain
 from canary_operator.lab.demo import run_demo
 from canary_operator.lab.meshsim.command import add_meshsim_arguments, run_meshsim
+from canary_operator.loadtester.command import add_loadtester_arguments, run_loadtester
 from canary_operator.operator import run_operator
 from canary_operator.settings import OperatorSettings
 
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_meshsim_arguments(lab_commands.add_parser(
         "meshsim", help="a stand-in for Istio's Envoy sidecars: Istio request metrics for "
                         "every VirtualService's traffic, until Ctrl-C"))
+    add_loadtester_arguments(commands.add_parser(
+        "loadtester", help="a Flagger-compatible load tester and manual gates (webhook "
+                           "target), until SIGTERM or Ctrl-C"))
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions (YAML)")
     crds.add_argument("--output-dir", type=Path, default=Path("crds"),
                       help="directory for the CRD files (default ./crds)")
@@ -123,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "run":
             return _run(args)
+        if args.command == "loadtester":
+            return run_loadtester(args)
     except LabError as error:
         print(f"canary-operator: {error}", file=sys.stderr)
         return 1

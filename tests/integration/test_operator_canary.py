@@ -325,12 +325,11 @@ def test_fields_not_acted_on_yet_are_stored_and_named_once_in_an_event(
     cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
 ) -> None:
     canary = example(cluster.namespace)
-    canary["spec"]["analysis"]["webhooks"] = [
-        {"name": "load", "type": "rollout", "url": "http://loadtester.test/"}]
-    canary["spec"]["analysis"]["mirror"] = True
+    canary["spec"]["service"]["portDiscovery"] = True
+    canary["spec"]["service"]["headless"] = True
     _initialized(cluster, exporter, canary)
-    stored = cluster.canary()["spec"]["analysis"]
-    assert stored["mirror"] is True and stored["webhooks"][0]["name"] == "load"
+    stored = cluster.canary()["spec"]["service"]
+    assert stored["portDiscovery"] is True and stored["headless"] is True
     notices = [m for m in cluster.events() if "not supported yet" in m]
     assert len(notices) == 1, notices
-    assert "spec.analysis.mirror" in notices[0] and "spec.analysis.webhooks" in notices[0]
+    assert "spec.service.portDiscovery" in notices[0] and "spec.service.headless" in notices[0]

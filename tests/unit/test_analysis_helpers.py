@@ -1,5 +1,7 @@
 """Shared builders for the analysis tests: specs, observations, and a small simulated
-cluster that carries out a Decision's actions the way the controller would."""
+cluster that carries out a Decision's actions the way the controller would: it measures
+the metrics and calls the webhooks a tick asks for (`needs_metrics`, `pending_hooks`),
+then decides and acts."""
 
 from __future__ import annotations
 
@@ -10,19 +12,24 @@ from typing import Any
 
 from canary_operator.analysis import (
     Decision,
+    HookCall,
+    HookResult,
     InitializeTargets,
     MetricObservation,
     Observation,
     PromoteTemplate,
     Readiness,
+    RunHooks,
     ScaleTargetToZero,
     ScaleTargetUp,
     SetWeights,
     decide,
     needs_metrics,
+    pending_hooks,
     seconds_until_next_tick,
 )
 from canary_operator.api import CanarySpec, CanaryStatus, Phase
+from canary_operator.api.canary import WebhookType
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 READY = Readiness(True)
@@ -85,7 +92,33 @@ def status_in(phase: Phase, *, weight: int = 0, failed_checks: int = 0,
     )
 
 
+def hook(name: str, kind: str = "", **fields: Any) -> dict[str, Any]:
+    """A webhook of the Canary spec (camelCase fields), e.g. hook("gate", "confirm-rollout")."""
+    return {"name": name, "url": f"http://flagger-loadtester.test/{name}", "type": kind,
+            **fields}
+
+
+def hook_names(spec: CanarySpec, kind: WebhookType) -> list[str]:
+    webhooks = spec.analysis.webhooks if spec.analysis else None
+    return [webhook.name for webhook in webhooks or [] if webhook.kind is kind]
+
+
+def everyone_ok(cluster: Cluster, call: HookCall) -> tuple[HookResult, ...]:
+    """Every hook answers 2xx (a rollback hook answering 2xx asks for a rollback)."""
+    return tuple(HookResult(name, True) for name in hook_names(cluster.spec, call.type))
+
+
+def refusing(*kinds: WebhookType, message: str = "HTTP 403 Forbidden: closed") -> Hooks:
+    """Hooks of `kinds` refuse, every other hook answers 2xx."""
+    def answer(cluster: Cluster, call: HookCall) -> tuple[HookResult, ...]:
+        ok = call.type not in kinds
+        return tuple(HookResult(name, ok, "" if ok else message)
+                     for name in hook_names(cluster.spec, call.type))
+    return answer
+
+
 Metrics = Callable[["Cluster"], tuple[MetricObservation, ...]]
+Hooks = Callable[["Cluster", HookCall], tuple[HookResult, ...]]
 
 
 @dataclass
@@ -104,9 +137,16 @@ class Cluster:
     canary_ready: Callable[[Cluster], Readiness] = (
         lambda cluster: READY if cluster.target_replicas > 0 else ROLLING)
     metrics: Metrics = lambda cluster: measured()
+    hooks: Hooks = everyone_ok
+    mirrored: bool = False
+    tracked_configs: dict[str, str] | None = None
+    autoscaler_min_replicas: int | None = None
     min_interval_seconds: float = 10.0
     decisions: list[Decision] = field(default_factory=list)
     queried: list[bool] = field(default_factory=list)
+    # Per tick: the webhook calls made before deciding, and the RunHooks carried out.
+    hook_calls: list[list[HookCall]] = field(default_factory=list)
+    ran_hooks: list[list[RunHooks]] = field(default_factory=list)
 
     def observation(self) -> Observation:
         exists = self.primary_hash is not None
@@ -116,15 +156,30 @@ class Cluster:
             canary=self.canary_ready(self), primary_exists=exists,
             primary=self.primary_ready(self) if exists else Readiness(False, True, "not found"),
             weights=self.weights, primary_replicas=self.primary_replicas,
+            mirrored=self.mirrored, tracked_configs=self.tracked_configs,
+            autoscaler_min_replicas=self.autoscaler_min_replicas,
         )
 
+    def complete(self, seen: Observation) -> tuple[Observation, list[HookCall]]:
+        """As the controller does: measure when the tick reaches the checks, and call the
+        hooks it asks for, one type at a time, until it can decide."""
+        calls: list[HookCall] = []
+        for _ in range(len(WebhookType) + 1):
+            if seen.metrics is None and needs_metrics(self.spec, self.status, seen):
+                seen = replace(seen, metrics=self.metrics(self))
+            call = pending_hooks(self.spec, self.status, seen)
+            if call is None:
+                return seen, calls
+            assert call.type not in seen.hooks, f"{call.type} asked for twice"
+            calls.append(call)
+            seen = replace(seen, hooks={**seen.hooks, call.type: self.hooks(self, call)})
+        raise AssertionError(f"the hooks asked for never end: {calls}")
+
     def tick(self) -> Decision:
-        """One loop iteration: observe, measure if asked, decide, act, sleep."""
-        seen = self.observation()
-        wants = needs_metrics(self.spec, self.status, seen)
-        self.queried.append(wants)
-        if wants:
-            seen = replace(seen, metrics=self.metrics(self))
+        """One loop iteration: observe, measure and call hooks if asked, decide, act, sleep."""
+        seen, calls = self.complete(self.observation())
+        self.queried.append(seen.metrics is not None)
+        self.hook_calls.append(calls)
         decision = decide(self.spec, self.status, seen)
         self.act(decision)
         self.status = decision.status
@@ -134,6 +189,7 @@ class Cluster:
         return decision
 
     def act(self, decision: Decision) -> None:
+        self.ran_hooks.append([a for a in decision.actions if isinstance(a, RunHooks)])
         for action in decision.actions:
             if isinstance(action, InitializeTargets):
                 if self.primary_hash is None:
@@ -147,6 +203,7 @@ class Cluster:
             elif isinstance(action, SetWeights):
                 assert self.weights is not None, "SetWeights before the routes exist"
                 self.weights = (action.primary, action.canary)
+                self.mirrored = action.mirror
             elif isinstance(action, PromoteTemplate):
                 self.primary_hash = self.target_hash
 
@@ -162,10 +219,33 @@ class Cluster:
     def phase(self) -> Phase:
         return self.status.phase if self.status is not None else Phase.NONE
 
+    @property
+    def state(self) -> CanaryStatus:
+        assert self.status is not None
+        return self.status
+
+    def calls_of(self, kind: WebhookType, decisions: int | None = None) -> list[HookCall]:
+        """The calls of hooks of `kind`, over the last `decisions` ticks (default all)."""
+        ticks = self.hook_calls if decisions is None else self.hook_calls[-decisions:]
+        return [call for calls in ticks for call in calls if call.type is kind]
+
 
 def messages(decisions: list[Decision]) -> list[str]:
     return [event.message for decision in decisions for event in decision.events]
 
 
+def alerts(decisions: list[Decision]) -> list[tuple[str, str]]:
+    return [(alert.severity, alert.message) for decision in decisions
+            for alert in decision.alerts]
+
+
 def in_phase(phase: Phase) -> Callable[[Cluster], bool]:
     return lambda cluster: cluster.phase is phase
+
+
+def initialized(cluster: Cluster) -> Cluster:
+    """`cluster` run through initialisation: the primary serves, the target is at zero."""
+    cluster.run_until(in_phase(Phase.INITIALIZED))
+    assert cluster.target_replicas == 0
+    assert cluster.weights == (100, 0)
+    return cluster

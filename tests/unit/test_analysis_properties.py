@@ -1,6 +1,8 @@
 """Property tests of the invariants in DESIGN.md §4, over random specs and random worlds:
-readiness that flips, metrics that pass, fail, go missing or error, new revisions at any
-moment, and a loop that sometimes wakes up early."""
+readiness that flips, metrics that pass, fail, go missing or error, webhooks that agree,
+refuse or ask for a rollback, new revisions at any moment, and a loop that sometimes
+wakes up early. Specs cover every strategy: canary (with or without mirror), blue/green
+(with or without mirror) and A/B testing, each with its own route invariant."""
 
 from __future__ import annotations
 
@@ -13,18 +15,22 @@ from hypothesis import strategies as st
 
 from canary_operator.analysis import (
     Decision,
+    HookCall,
+    HookResult,
     InitializeTargets,
     Observation,
     PromoteTemplate,
     Readiness,
     SetWeights,
+    Strategy,
     decide,
-    needs_metrics,
     seconds_until_next_tick,
+    strategy_of,
 )
-from canary_operator.analysis.phases import IDLE
+from canary_operator.analysis.phases import ANALYSING, IDLE
 from canary_operator.analysis.steps import max_weight
 from canary_operator.api import CanarySpec, CanaryStatus, Phase
+from canary_operator.api.canary import WebhookType
 from tests.unit.test_analysis_helpers import (
     DURATION,
     READY,
@@ -32,6 +38,8 @@ from tests.unit.test_analysis_helpers import (
     STUCK,
     SUCCESS_RATE,
     Cluster,
+    hook,
+    hook_names,
     measured,
 )
 
@@ -43,6 +51,9 @@ METRICS = {
     "error": measured(error="connection refused"),
 }
 RESETS = {"NewRevision", "AnalysisRestarted"}
+GATE_REASONS = {"WaitingForApproval", "WaitingForTrafficIncrease", "WaitingForPromotion"}
+GATING_TYPES = [kind for kind in WebhookType
+                if kind not in (WebhookType.POST_ROLLOUT, WebhookType.EVENT)]
 
 
 @st.composite
@@ -59,6 +70,14 @@ def specs(draw: st.DrawFn) -> CanarySpec:
     else:
         analysis["stepWeight"] = draw(st.integers(1, 100))
         analysis["maxWeight"] = draw(st.none() | st.integers(0, 100))
+    strategy = draw(st.sampled_from(["canary"] * 3 + ["blue-green", "ab-testing"]))
+    if strategy != "canary":
+        analysis["iterations"] = draw(st.integers(1, 4))
+    if strategy == "ab-testing":
+        analysis["match"] = [{"headers": {"x-canary": {"exact": "insider"}}}]
+    analysis["mirror"] = draw(st.sampled_from([None, None, True]))
+    kinds = draw(st.sets(st.sampled_from(list(WebhookType)), max_size=4))
+    analysis["webhooks"] = [hook(f"{kind.value}-hook", kind.value) for kind in sorted(kinds)]
     return CanarySpec.model_validate({
         "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
         "service": {"port": 9898},
@@ -74,6 +93,7 @@ class Moment:
     metrics: str
     new_revision: bool
     early: float  # 0: the loop sleeps as told; else the fraction of the sleep it waits
+    hooks: str = "ok"  # ok: every hook agrees; refuse: every gate refuses; rollback: asked
 
 
 moments = st.builds(
@@ -83,6 +103,7 @@ moments = st.builds(
     metrics=st.sampled_from(["pass"] * 5 + ["fail", "nodata", "error"]),
     new_revision=st.sampled_from([False] * 10 + [True]),
     early=st.sampled_from([0.0] * 4 + [0.1, 0.5, 0.99]),
+    hooks=st.sampled_from(["ok"] * 8 + ["refuse", "rollback"]),
 )
 
 
@@ -97,7 +118,16 @@ def build_world(spec: CanarySpec) -> World:
                                     else Readiness(False, True, "scaled to zero"))
     world.primary_ready = lambda c: READINESS[c.moment.primary]  # type: ignore[attr-defined]
     world.metrics = lambda c: METRICS[c.moment.metrics]  # type: ignore[attr-defined]
+    world.hooks = answer_hooks
     return world
+
+
+def answer_hooks(world: Cluster, call: HookCall) -> tuple[HookResult, ...]:
+    """Gates agree unless the moment refuses; a rollback hook asks only when told to."""
+    mood = world.moment.hooks  # type: ignore[attr-defined]
+    ok = mood == "rollback" if call.type is WebhookType.ROLLBACK else mood != "refuse"
+    return tuple(HookResult(name, ok, "" if ok else "HTTP 403")
+                 for name in hook_names(world.spec, call.type))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,9 +142,8 @@ def test_invariants_hold_over_any_run(spec: CanarySpec, script: list[Moment]) ->
             revision += 1
             world.target_hash = f"v{revision}"
         before = world.status
-        seen = world.observation()
-        if needs_metrics(spec, before, seen):
-            seen = replace(seen, metrics=world.metrics(world))
+        seen, calls = world.complete(world.observation())
+        assert all(call.type in GATING_TYPES for call in calls)
         decision = decide(spec, before, seen)
         check_decision(spec, before, decision, promotions)
         check_restart(spec, decision.status, seen)
@@ -133,19 +162,33 @@ def check_decision(spec: CanarySpec, before: CanaryStatus | None, decision: Deci
                    promotions: dict[str | None, int]) -> None:
     status = decision.status
     ceiling = max_weight(spec.analysis)
+    strategy = strategy_of(spec.analysis)
     # Every decision explains itself; every status write carries the reason.
     assert decision.reason.strip()
     if status != before:
         assert status.message == decision.reason
         assert status.reason
-    # Route weights: integers 0..100 summing to 100, within maxWeight while analysing.
+    # Route weights: integers 0..100 summing to 100; while analysing, within maxWeight for
+    # a canary, all or nothing for blue/green and A/B testing. Only a canary at weight 0
+    # and blue/green iterations mirror, and only when the spec says so.
     for action in decision.actions:
         if isinstance(action, SetWeights):
             assert 0 <= action.canary <= 100 and action.primary + action.canary == 100
-            if status.phase is Phase.PROGRESSING:
-                assert action.canary <= ceiling
-    if status.phase is Phase.PROGRESSING:
-        assert 0 <= status.canary_weight <= ceiling
+            if status.phase in ANALYSING:
+                if strategy is Strategy.CANARY:
+                    assert action.canary <= ceiling
+                else:
+                    assert (action.primary, action.canary) in ((100, 0), (0, 100))
+            if action.mirror:
+                assert spec.analysis is not None and spec.analysis.mirror
+                assert (action.primary, action.canary) == (100, 0)
+                assert strategy is not Strategy.AB_TESTING
+    if status.phase in ANALYSING:
+        assert status.canary_weight in (
+            range(ceiling + 1) if strategy is Strategy.CANARY else (0, 100))
+    # A closed confirm-* gate never counts a failed check.
+    if before is not None and status.reason in GATE_REASONS:
+        assert status.failed_checks == before.failed_checks
     # failedChecks only grows, except when a new revision resets it.
     if before is not None and status.reason not in RESETS:
         assert status.failed_checks >= before.failed_checks
@@ -172,8 +215,12 @@ def check_restart(spec: CanarySpec, status: CanaryStatus, seen: Observation) -> 
 def check_cluster(spec: CanarySpec, world: World) -> None:
     status = world.status
     assert status is not None
-    if world.phase is Phase.PROGRESSING and world.weights is not None:
-        assert world.weights[1] <= max_weight(spec.analysis)
+    if world.phase in ANALYSING and world.weights is not None:
+        if strategy_of(spec.analysis) is Strategy.CANARY:
+            assert world.weights[1] <= max_weight(spec.analysis)
+        else:
+            assert world.weights in ((100, 0), (0, 100))
+        assert not world.mirrored or world.weights == (100, 0)
     if world.phase is Phase.SUCCEEDED and status.reason in ("Succeeded", "AnalysisSkipped"):
         assert world.primary_hash == status.last_promoted_spec == status.last_applied_spec
 
@@ -191,7 +238,7 @@ def test_a_healthy_world_always_reaches_succeeded(spec: CanarySpec, script: list
             revision += 1
             world.target_hash = f"v{revision}"
         world.tick()
-    world.moment = Moment("ready", "ready", "pass", False, 0.0)
+    world.moment = Moment("ready", "ready", "pass", False, 0.0, "ok")
     revision += 1
     world.target_hash = f"v{revision}"
     world.run_until(lambda c: c.phase is Phase.SUCCEEDED and c.primary_hash == c.target_hash,

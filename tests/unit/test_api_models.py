@@ -314,14 +314,6 @@ def test_unsupported_fields_are_listed_in_spec_order() -> None:
     assert unsupported_fields(CanarySpec.model_validate(body)) == [
         "spec.service.appProtocol",
         "spec.service.portDiscovery",
-        "spec.analysis.iterations",
-        "spec.analysis.mirror",
-        "spec.analysis.mirrorWeight",
-        "spec.analysis.match",
-        "spec.analysis.sessionAffinity",
-        "spec.analysis.webhooks",
-        "spec.analysis.alerts",
-        "spec.autoscalerRef",
         "spec.ingressRef",
         "spec.provider",
         "spec.targetRef.kind",
@@ -340,6 +332,17 @@ def test_off_zero_and_empty_values_ask_for_nothing() -> None:
         "headers": {"request": {"add": {"x": "y"}}}, "rewrite": {"uri": "/"},
         "match": [{"uri": {"prefix": "/api"}}],
     })
+    assert unsupported_fields(CanarySpec.model_validate(body)) == []
+
+
+def test_strategies_hooks_alerts_and_autoscalers_are_acted_on() -> None:
+    body = spec_with(iterations=10, mirror=True, mirrorWeight=20,
+                     match=[{"headers": {"x-canary": {"exact": "insider"}}}],
+                     sessionAffinity={"cookieName": "c"},
+                     webhooks=[{"name": "load", "url": "http://tester/"}],
+                     alerts=[{"name": "chat", "providerRef": {"name": "slack"}}])
+    body["autoscalerRef"] = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                             "name": "backend-service"}
     assert unsupported_fields(CanarySpec.model_validate(body)) == []
 
 

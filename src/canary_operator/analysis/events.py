@@ -140,12 +140,13 @@ def alert_initialized(kind: str) -> Alert:
 
 
 NEW_REVISION_ALERT = Alert("info", "New revision detected, progressing canary analysis.")
-WAITING_ALERT = Alert("info", "Canary is waiting for approval.")
-WAITING_PROMOTION_ALERT = Alert("info", "Canary promotion is waiting for approval.")
-WAITING_TRAFFIC_ALERT = Alert("info", "Canary traffic increase is waiting for approval.")
+# Flagger sends the waiting and the manual-rollback alerts with severity warn.
+WAITING_ALERT = Alert("warn", "Canary is waiting for approval.")
+WAITING_PROMOTION_ALERT = Alert("warn", "Canary promotion is waiting for approval.")
+WAITING_TRAFFIC_ALERT = Alert("warn", "Canary traffic increase is waiting for approval.")
 SUCCEEDED_ALERT = Alert("info", "Canary analysis completed successfully, promotion finished.")
 SKIPPED_ALERT = Alert("info", "Canary analysis was skipped, promotion finished.")
-MANUAL_ROLLBACK_ALERT = Alert("error", "Rolling back manual webhook invoked")
+MANUAL_ROLLBACK_ALERT = Alert("warn", "Rolling back manual webhook invoked")
 
 
 def alert_threshold(failed_checks: int) -> Alert:

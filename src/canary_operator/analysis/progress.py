@@ -48,8 +48,6 @@ def analyse(tick: Tick) -> Decision | ChecksDue:
         return tick.hold(f"next step of {tick.canary} is due in {wait:.0f}s")
     if status.failed_checks >= tick.threshold:
         return threshold_reached(tick)
-    if any(result.ok for result in tick.hooks(WebhookType.ROLLBACK)):
-        return manual_rollback(tick)
     if not tick.skipped and not (seen.primary_exists and seen.primary.ready):
         return primary_not_ready(tick, f"analysis of {tick.target}")
     if not seen.canary.ready:
@@ -59,6 +57,10 @@ def analyse(tick: Tick) -> Decision | ChecksDue:
         return tick.record(status, why, Reason.CANARY_NOT_READY, events=(events.warning(why),))
     if tick.skipped:
         return skip_analysis(tick)
+    # After the readiness checks (Flagger's step 19), so they are not called on every
+    # poll while a rollout is awaited.
+    if any(result.ok for result in tick.hooks(WebhookType.ROLLBACK, _payload_phase(tick))):
+        return manual_rollback(tick)
     if not has_schedule(tick.analysis):
         return strategy_not_supported(tick)
     if _first_step(tick):
@@ -84,7 +86,8 @@ def first_step(tick: Tick) -> Decision:
         if waiting is not None:
             return waiting
     pre_rollout = tick.hooks(WebhookType.PRE_ROLLOUT, Phase.PROGRESSING)
-    rollout = tick.hooks(WebhookType.ROLLOUT, Phase.PROGRESSING)
+    # A refusing pre-rollout hook ends the path: the rollout hooks are not called then.
+    rollout = () if refused(pre_rollout) else tick.hooks(WebhookType.ROLLOUT, Phase.PROGRESSING)
     halts = [events.pre_rollout_failed(tick.canary, result.name, result.message)
              for result in refused(pre_rollout)]
     halts += [events.external_check_failed(tick.canary, result.name, result.message)
@@ -92,7 +95,7 @@ def first_step(tick: Tick) -> Decision:
     if halts:
         count = tick.status.failed_checks + 1
         return tick.record(
-            tick.with_fields(failed_checks=count),
+            tick.enter(Phase.PROGRESSING, tick.with_fields(failed_checks=count)),
             f"{_hook_summary(refused(pre_rollout) + refused(rollout))}: failed check "
             f"{count}/{tick.threshold}", Reason.PRE_ROLLOUT_FAILED, events=halts, step=True)
     started = (events.analysis_started(tick.target),
@@ -156,7 +159,7 @@ def step_after_checks(tick: Tick, status: CanaryStatus, passed: str) -> Decision
 
 def _traffic_increase_refused(tick: Tick, status: CanaryStatus, passed: str
                               ) -> Decision | None:
-    answers = tick.hooks(WebhookType.CONFIRM_TRAFFIC_INCREASE)
+    answers = tick.hooks(WebhookType.CONFIRM_TRAFFIC_INCREASE, Phase.PROGRESSING)
     closed = refused(answers)
     if not closed:
         return None
@@ -170,6 +173,12 @@ def _traffic_increase_refused(tick: Tick, status: CanaryStatus, passed: str
         events=(events.waiting_for_traffic_increase(tick.canary, closed[0].name),),
         alerts=alerts, step=True,
     )
+
+
+def _payload_phase(tick: Tick) -> Phase:
+    """The phase hooks are told: WaitingTrafficIncrease is ours, Flagger says Progressing."""
+    phase = tick.status.phase
+    return Phase.PROGRESSING if phase is Phase.WAITING_TRAFFIC_INCREASE else phase
 
 
 def restart(tick: Tick) -> Decision:

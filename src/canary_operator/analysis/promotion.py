@@ -30,8 +30,9 @@ def start_promotion(tick: Tick, status: CanaryStatus, weight: int, passed: str, 
         if waiting is not None:
             return waiting
     promoting = tick.enter(Phase.PROMOTING, status.model_copy(update={"canary_weight": weight}))
-    done = (f"canary weight {weight} reached maxWeight {tick.max_weight}"
-            if not status.iterations else f"{status.iterations} iterations done")
+    iterations = tick.analysis.iterations if tick.analysis else None
+    done = (f"{iterations} iterations done" if iterations
+            else f"canary weight {weight} reached maxWeight {tick.max_weight}")
     return tick.record(
         promoting, f"{passed}; {done}: promoting {tick.target} to {tick.primary}",
         Reason.PROMOTING, actions=(PromoteTemplate(),),
@@ -42,7 +43,7 @@ def start_promotion(tick: Tick, status: CanaryStatus, weight: int, passed: str, 
 def promotion_refused(tick: Tick, status: CanaryStatus, passed: str) -> Decision | None:
     """WaitingPromotion while a confirm-promotion hook refuses; None once all agree.
     The analysis goes on meanwhile: each interval runs the checks again."""
-    closed = refused(tick.hooks(WebhookType.CONFIRM_PROMOTION))
+    closed = refused(tick.hooks(WebhookType.CONFIRM_PROMOTION, Phase.PROGRESSING))
     if not closed:
         return None
     entering = tick.status.phase is not Phase.WAITING_PROMOTION

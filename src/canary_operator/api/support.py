@@ -24,6 +24,7 @@ _SUPPORTED: dict[type[BaseModel], frozenset[str]] = {
     CanarySpec: frozenset({
         "targetRef", "service", "analysis", "provider", "metricsServer",
         "progressDeadlineSeconds", "skipAnalysis", "suspend", "revertOnDeletion",
+        "autoscalerRef",
     }),
     CanaryService: frozenset({
         "port", "name", "portName", "targetPort", "hosts", "gateways", "match", "retries",
@@ -33,6 +34,8 @@ _SUPPORTED: dict[type[BaseModel], frozenset[str]] = {
     Analysis: frozenset({
         "interval", "threshold", "maxWeight", "stepWeight", "stepWeights",
         "stepWeightPromotion", "metrics", "primaryReadyThreshold", "canaryReadyThreshold",
+        "iterations", "mirror", "mirrorWeight", "match", "sessionAffinity", "webhooks",
+        "alerts",
     }),
 }
 SUPPORTED_PROVIDERS = frozenset({"istio"})

@@ -71,8 +71,12 @@ class Notifier:
     async def _send_events(self, body: JsonDict, canary: Canary, status: CanaryStatus,
                            sent: tuple[Event, ...]) -> None:
         for event in sent:
-            answers = await self.hooks.post_event(canary, status, event.type, event.message,
-                                                  self.clock())
+            try:
+                answers = await self.hooks.post_event(canary, status, event.type,
+                                                      event.message, self.clock())
+            except Exception:  # a background task: nothing else would report it
+                log.exception("event webhooks of %s failed", canary.key)
+                return
             for answer in answers:
                 if not answer.ok:
                     log.warning("event webhook %s of %s failed: %s", answer.name, canary.key,
@@ -96,6 +100,9 @@ class Notifier:
                                     username=provider.spec.username, sent_at=self.clock())
             await self.sender.send(target, provider.spec.type, payload)
         except AlertError as error:
+            self.post_event(body, Event("Warning", f"alert {wanted.name} not sent: {error}"))
+        except Exception as error:  # a background task: nothing else would report it
+            log.exception("alert %s of %s failed", wanted.name, canary.key)
             self.post_event(body, Event("Warning", f"alert {wanted.name} not sent: {error}"))
 
 

@@ -25,6 +25,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from canary_operator.api import Canary
+from canary_operator.kube.autoscalers import build_primary_hpa
+from canary_operator.kube.configs import build_primary_config
 from canary_operator.kube.permissions import Grant, grants, required_rules
 from canary_operator.kube.services import build_services
 from canary_operator.kube.workloads import build_primary_deployment, selector_label
@@ -483,14 +485,14 @@ def canary_gone(cluster: Cluster) -> bool:
 
 # -- minimal: nothing beyond the rules, anywhere ------------------------------------------------
 
-VARIANTS = [
-    pytest.param(CLUSTER_WIDE, {}, False, False, id="cluster-wide"),
-    pytest.param(NAMESPACED, {}, False, False, id="namespaced"),
-    pytest.param(CLUSTER_WIDE, {"configTracking": True}, True, False,
-                 id="cluster-wide-config-tracking"),
-    pytest.param(CLUSTER_WIDE, {"replicas": 2}, False, True, id="cluster-wide-peering"),
-    pytest.param(NAMESPACED, {"replicas": 2, "configTracking": True}, True, True,
-                 id="namespaced-peering-config-tracking"),
+VARIANTS = [  # config tracking is on by default, as in Flagger
+    pytest.param(CLUSTER_WIDE, {}, True, False, id="cluster-wide"),
+    pytest.param(NAMESPACED, {}, True, False, id="namespaced"),
+    pytest.param(CLUSTER_WIDE, {"configTracking": False}, False, False,
+                 id="cluster-wide-no-config-tracking"),
+    pytest.param(CLUSTER_WIDE, {"replicas": 2, "configTracking": False}, False, True,
+                 id="cluster-wide-peering-no-config-tracking"),
+    pytest.param(NAMESPACED, {"replicas": 2}, True, True, id="namespaced-peering"),
 ]
 
 
@@ -518,10 +520,16 @@ def test_the_service_account_may_do_exactly_what_the_rules_list(
 
 # Each of these, in the watched namespace, another one and cluster-wide.
 NEVER: tuple[Grant, ...] = (
-    ("", "secrets", "get"),
     ("", "secrets", "list"),
     ("", "secrets", "watch"),
-    ("", "configmaps", "get"),
+    ("", "secrets", "delete"),
+    ("", "configmaps", "list"),
+    ("", "configmaps", "watch"),
+    ("", "configmaps", "delete"),
+    ("autoscaling", "horizontalpodautoscalers", "get"),
+    ("autoscaling", "horizontalpodautoscalers", "update"),
+    ("autoscaling", "horizontalpodautoscalers", "delete"),
+    ("autoscaling", "horizontalpodautoscalers/status", "patch"),
     ("", "namespaces", "create"),
     ("", "namespaces", "delete"),
     ("", "namespaces", "list"),
@@ -564,12 +572,31 @@ def test_the_service_account_cannot_touch_what_it_does_not_manage(
     assert allowed(api, subject(installation), questions) == set()
 
 
+# Config tracking off: not even a Secret or a ConfigMap by name.
+CONFIG_TRACKING_ONLY: tuple[Grant, ...] = (
+    ("", "secrets", "get"), ("", "secrets", "create"), ("", "secrets", "patch"),
+    ("", "configmaps", "get"), ("", "configmaps", "create"), ("", "configmaps", "patch"),
+)
+
+
+@pytest.mark.parametrize("mode", [CLUSTER_WIDE, NAMESPACED])
+def test_without_config_tracking_secrets_and_config_maps_are_out_of_reach(
+    mode: str, api: client.ApiClient, namespace: str, install: Install,
+) -> None:
+    installation = install(**chart_values(mode, namespace, configTracking=False))
+    scopes = (namespace, OTHER_NAMESPACE, ALL_NAMESPACES)
+    questions = {(scope, *grant) for scope in scopes for grant in CONFIG_TRACKING_ONLY}
+    assert allowed(api, subject(installation), questions) == set()
+
+
 def test_in_namespaced_mode_it_sees_nothing_outside_its_namespace(
     api: client.ApiClient, namespace: str, install: Install,
 ) -> None:
     installation = install(**chart_values(NAMESPACED, namespace))
     reads = [("apps", "deployments", "list"), ("apps", "deployments", "get"),
              ("flagger.app", "canaries", "list"), ("flagger.app", "metrictemplates", "list"),
+             ("flagger.app", "alertproviders", "list"),
+             ("autoscaling", "horizontalpodautoscalers", "list"), ("", "secrets", "get"),
              ("", "services", "get"), ("networking.istio.io", "virtualservices", "get")]
     inside = {(namespace, *read) for read in reads}
     outside = {(scope, *read) for read in reads
@@ -631,10 +658,29 @@ def owned_objects(canary_object: Canary) -> list[Manifest]:
     """What the operator creates with an owner reference to the Canary, as it builds them."""
     target = deployment(NAME, GOOD, replicas=2)
     target["metadata"]["namespace"] = canary_object.metadata.namespace
+    with_hpa = Canary.model_validate({
+        **canary_object.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "spec": {**canary_object.model_dump(mode="json", by_alias=True,
+                                            exclude_none=True)["spec"],
+                 "autoscalerRef": {"apiVersion": "autoscaling/v2",
+                                   "kind": "HorizontalPodAutoscaler", "name": NAME}},
+    })
+    target_hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                  "metadata": {"name": NAME},
+                  "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                              "name": NAME},
+                           "minReplicas": 1, "maxReplicas": 3}}
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+              "data": {"a": "1"}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": "token"}, "data": {"t": "dA=="}}
     return [build_primary_deployment(canary_object, target),
             *build_services(canary_object, selector_label(target)),
             *build_destination_rules(canary_object),
-            build_virtual_service(canary_object)]
+            build_virtual_service(canary_object),
+            build_primary_hpa(with_hpa, target_hpa),
+            build_primary_config(canary_object, config),
+            build_primary_config(canary_object, secret)]
 
 
 def dry_run_create(api: client.ApiClient, manifest: Manifest) -> ApiException | None:
@@ -647,6 +693,16 @@ def dry_run_create(api: client.ApiClient, manifest: Manifest) -> ApiException | 
         elif kind == "Service":
             client.CoreV1Api(api).create_namespaced_service(
                 namespace, client.V1Service.model_validate(manifest), dry_run="All")
+        elif kind == "HorizontalPodAutoscaler":
+            client.AutoscalingV2Api(api).create_namespaced_horizontal_pod_autoscaler(
+                namespace, client.V2HorizontalPodAutoscaler.model_validate(manifest),
+                dry_run="All")
+        elif kind == "ConfigMap":
+            client.CoreV1Api(api).create_namespaced_config_map(
+                namespace, client.V1ConfigMap.model_validate(manifest), dry_run="All")
+        elif kind == "Secret":
+            client.CoreV1Api(api).create_namespaced_secret(
+                namespace, client.V1Secret.model_validate(manifest), dry_run="All")
         else:
             plural = {"VirtualService": istio.VIRTUAL_SERVICES,
                       "DestinationRule": istio.DESTINATION_RULES}[kind]

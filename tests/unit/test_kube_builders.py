@@ -24,7 +24,7 @@ from canary_operator.kube import (
     selector_label,
 )
 from canary_operator.kube.services import build_apex_revert_patch
-from canary_operator.kube.workloads import FLAGGER_ID
+from canary_operator.kube.workloads import CONFIG_CHECKSUM, FLAGGER_ID
 
 UID = "7d1c0e0a-0000-4000-8000-000000000001"
 
@@ -330,6 +330,91 @@ def test_promotion_never_scales_the_primary_to_zero() -> None:
     new["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:6.9.1"
     patch = build_promotion_patch(make_canary(), new, _live_primary(old))
     assert "replicas" not in patch["spec"]
+
+
+# -- config tracking in the primary's template ---------------------------------------------
+
+CHECKSUMS = {"configmap/podinfo-config": "0123456789abcdef"}
+
+
+def test_primary_uses_the_copies_of_tracked_configs() -> None:
+    target = make_target()
+    before = copy.deepcopy(target)
+    primary = build_primary_deployment(make_canary(), target,
+                                       tracked={"configmap/podinfo-config"})
+    pod = primary["spec"]["template"]["spec"]
+    assert pod["containers"][0]["envFrom"] == [
+        {"configMapRef": {"name": "podinfo-config-primary"}}]
+    assert CONFIG_CHECKSUM not in primary["spec"]["template"]["metadata"]["annotations"]
+    assert target == before
+
+
+def test_primary_carries_the_checksum_of_its_configs_when_given_them() -> None:
+    primary = build_primary_deployment(make_canary(), make_target(), tracked=CHECKSUMS)
+    annotations = primary["spec"]["template"]["metadata"]["annotations"]
+    assert re.fullmatch(r"[0-9a-f]{16}", annotations[CONFIG_CHECKSUM])
+    assert primary["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [
+        {"configMapRef": {"name": "podinfo-config-primary"}}]
+
+
+def _tracked_primary(target: dict[str, Any]) -> dict[str, Any]:
+    primary = build_primary_deployment(make_canary(), target, flagger_id="old-id",
+                                       tracked=CHECKSUMS)
+    primary["metadata"]["resourceVersion"] = "77"
+    return primary
+
+
+def test_promotion_with_the_same_configs_is_empty() -> None:
+    target = make_target()
+    primary = _tracked_primary(target)
+    assert build_promotion_patch(make_canary(), target, primary, tracked=CHECKSUMS) == {}
+    # Given only the keys, the annotation the primary has is kept.
+    assert build_promotion_patch(make_canary(), target, primary, tracked=set(CHECKSUMS)) == {}
+
+
+def test_promotion_of_changed_configs_alone_rolls_the_primary() -> None:
+    target = make_target()
+    primary = _tracked_primary(target)
+    changed = {"configmap/podinfo-config": "fedcba9876543210"}
+    patch = build_promotion_patch(make_canary(), target, primary, flagger_id="new-id",
+                                  tracked=changed)
+    annotations = patch["spec"]["template"]["metadata"]["annotations"]
+    assert set(annotations) == {CONFIG_CHECKSUM, FLAGGER_ID}
+    assert annotations[FLAGGER_ID] == "new-id"
+    assert annotations[CONFIG_CHECKSUM] != primary["spec"]["template"]["metadata"][
+        "annotations"][CONFIG_CHECKSUM]
+    assert "spec" not in patch["spec"]["template"], "the pod spec is unchanged"
+    promoted = apply_merge_patch(primary, patch)
+    assert build_promotion_patch(make_canary(), target, promoted, tracked=changed) == {}
+
+
+def test_promotion_points_a_primary_at_the_copies_once_configs_are_tracked() -> None:
+    target = make_target()
+    primary = _live_primary(target)  # created before config tracking
+    patch = build_promotion_patch(make_canary(), target, primary,
+                                  tracked={"configmap/podinfo-config"})
+    assert patch["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [
+        {"configMapRef": {"name": "podinfo-config-primary"}}]
+    promoted = apply_merge_patch(primary, patch)
+    assert build_promotion_patch(make_canary(), target, promoted,
+                                 tracked={"configmap/podinfo-config"}) == {}
+    # And back to the originals when they are no longer tracked.
+    untracked = build_promotion_patch(make_canary(), target, promoted)
+    assert untracked["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [
+        {"configMapRef": {"name": "podinfo-config"}}]
+
+
+def test_promotion_with_an_autoscaler_copies_the_template_but_not_replicas() -> None:
+    canary = make_canary(autoscalerRef={"apiVersion": "autoscaling/v2",
+                                        "kind": "HorizontalPodAutoscaler", "name": "podinfo"})
+    old, new = make_target(replicas=2), make_target(replicas=9, minReadySeconds=30)
+    new["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:6.9.1"
+    primary = _live_primary(old)
+    primary["spec"]["replicas"] = 4  # where the primary's HPA has scaled it
+    promoted = apply_merge_patch(primary, build_promotion_patch(canary, new, primary))
+    assert promoted["spec"]["replicas"] == 4
+    assert promoted["spec"]["minReadySeconds"] == 30
+    assert promoted["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:6.9.1"
 
 
 # -- merge_patch and ownership ------------------------------------------------------------

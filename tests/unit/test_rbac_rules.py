@@ -69,10 +69,16 @@ def test_peering_uses_the_peering_kind_of_the_mode() -> None:
     assert required_rules(cluster_wide=True) == required_rules(cluster_wide=False)
 
 
+def test_the_hpa_rule_serves_an_index_and_the_primary_copy_without_reads() -> None:
+    [rule] = [r for r in OPERATOR_RULES if r.resource == "horizontalpodautoscalers"]
+    assert rule.api_group == "autoscaling"
+    assert set(rule.verbs) == {"list", "watch", "create", "patch"}
+
+
 def test_the_rules_name_the_groups_and_kinds_the_code_uses() -> None:
     by_group = {(r.api_group, r.resource) for r in OPERATOR_RULES}
     assert {(api.GROUP, "canaries"), (api.GROUP, "canaries/status"),
-            (api.GROUP, "metrictemplates")} <= by_group
+            (api.GROUP, "metrictemplates"), (api.GROUP, "alertproviders")} <= by_group
     assert {(istio.GROUP, istio.VIRTUAL_SERVICES),
             (istio.GROUP, istio.DESTINATION_RULES)} <= by_group
 
@@ -98,10 +104,10 @@ def test_policy_grants_refuses_what_it_cannot_compare(rule: dict[str, Any]) -> N
 # -- the chart, rendered -------------------------------------------------------------------
 
 CLUSTER_WIDE_VALUES = [
-    pytest.param({}, False, False, id="defaults"),
-    pytest.param({"configTracking": True}, True, False, id="config-tracking"),
-    pytest.param({"replicas": 2}, False, True, id="two-replicas"),
-    pytest.param({"replicas": 3, "configTracking": True}, True, True, id="both"),
+    pytest.param({}, True, False, id="defaults"),  # config tracking is on, as in Flagger
+    pytest.param({"configTracking": False}, False, False, id="no-config-tracking"),
+    pytest.param({"replicas": 2, "configTracking": False}, False, True, id="two-replicas"),
+    pytest.param({"replicas": 3}, True, True, id="both"),
 ]
 
 
@@ -130,8 +136,9 @@ def test_the_binding_gives_the_cluster_role_to_the_charts_service_account() -> N
 
 
 @pytest.mark.parametrize(("values", "config_tracking", "peering"), [
-    pytest.param({}, False, False, id="defaults"),
-    pytest.param({"configTracking": True, "replicas": 2}, True, True, id="both"),
+    pytest.param({}, True, False, id="defaults"),
+    pytest.param({"configTracking": False}, False, False, id="no-config-tracking"),
+    pytest.param({"replicas": 2}, True, True, id="with-peering"),
 ])
 def test_namespaced_mode_has_a_role_in_each_namespace_and_nothing_cluster_wide(
     values: dict[str, Any], config_tracking: bool, peering: bool

@@ -136,8 +136,10 @@ class Actor:
                     "Warning", f"{kind} hook {answer.name} failed {answer.message}"))
 
 
-def _keys(configs: TrackedConfigs | None) -> frozenset[str]:
-    return configs.keys if configs is not None else frozenset()
+def _keys(configs: TrackedConfigs | None) -> dict[str, str]:
+    """The tracked configs and their sums: the primary refers to their `-primary` copies
+    and carries the sums, so a config-only promotion still rolls its pods."""
+    return dict(configs.checksums) if configs is not None else {}
 
 
 def affinity_cookies(canary: Canary, status: CanaryStatus) -> AffinityCookies | None:

@@ -19,8 +19,9 @@ Not listed because the operator never needs them:
   that off (`settings.scanning.disabled`): the operator serves exactly the namespaces it is
   given and the CRDs that exist when it starts. Both are cluster-scoped, so this is what
   keeps namespaced mode free of any cluster-wide permission.
-- `secrets` and `configmaps`: only config tracking will read them, and it is off unless
-  `config_tracking` (the chart's `configTracking`) is on.
+- `secrets` and `configmaps`: only config tracking reads them (configs.read_tracked_configs,
+  by name), and it is off unless `config_tracking` (the chart's `configTracking`) is on.
+- `get` on `horizontalpodautoscalers`: both HPAs come from the operator's watch.
 """
 
 from __future__ import annotations
@@ -69,10 +70,17 @@ OPERATOR_RULES: tuple[Rule, ...] = (
          "that needs update on the owner's finalizers"),
     Rule(FLAGGER, "metrictemplates", ("list", "watch"),
          "kopf index operator.metric_templates_index: templateRef lookups never call the API"),
+    Rule(FLAGGER, "alertproviders", ("list", "watch"),
+         "kopf index operator.alert_providers_index: alerts[].providerRef lookups never "
+         "call the API"),
     Rule("apps", "deployments", ("get", "list", "watch", "create", "patch"),
          "kopf index operator.deployments_index (list, watch); workloads.ensure_primary "
          "reads and creates <target>-primary; workloads.scale and workloads.promote read "
          "and merge-patch the target's replicas and the primary's template"),
+    Rule("autoscaling", "horizontalpodautoscalers", ("list", "watch", "create", "patch"),
+         "a kopf index of HorizontalPodAutoscalers (list, watch) serves the target's HPA "
+         "named by autoscalerRef and the primary's copy; autoscalers.ensure_primary_hpa "
+         "creates <hpa>-primary and merge-patches it from the index, never reading it"),
     Rule("", "services", ("get", "create", "patch"),
          "services.ensure_services reads, creates and patches the apex, -primary and "
          "-canary Services; services.revert_apex_service patches a user's apex Service"),
@@ -89,10 +97,12 @@ OPERATOR_RULES: tuple[Rule, ...] = (
 
 CONFIG_TRACKING_RULES: tuple[Rule, ...] = (
     Rule("", "configmaps", ("get", "create", "patch"),
-         "config tracking: read the ConfigMaps the target's pods use and write their "
+         "config tracking: configs.read_tracked_configs reads the ConfigMaps the target's "
+         "pods use, configs.ensure_primary_configs reads, creates and merge-patches their "
          "-primary copies (by name: never listed or watched)"),
     Rule("", "secrets", ("get", "create", "patch"),
-         "config tracking: read the Secrets the target's pods use and write their "
+         "config tracking: configs.read_tracked_configs reads the Secrets the target's "
+         "pods use, configs.ensure_primary_configs reads, creates and merge-patches their "
          "-primary copies (by name: never listed or watched)"),
 )
 

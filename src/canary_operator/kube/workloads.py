@@ -11,7 +11,7 @@ import copy
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from kubernetes.aio.client import ApiClient, AppsV1Api, V1Deployment
@@ -27,22 +27,25 @@ from canary_operator.kube.client import (
     read_json,
     read_json_or_none,
 )
+from canary_operator.kube.configs import combined_checksum, copied_metadata, rename_config_refs
 
 SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
 PRIMARY_SUFFIX = "-primary"
 # A fresh value on every promotion forces the primary's rolling update (Flagger's key).
 FLAGGER_ID = "flagger-id"
+# On the primary's pod template: the combined checksum of the ConfigMaps and Secrets it
+# was promoted with. A promotion whose only change is their content still rolls the
+# primary's pods (env vars from a ConfigMap are read when a container starts).
+CONFIG_CHECKSUM = "canary-operator.dev/config-checksum"
 # Deployment spec fields Flagger copies from the target besides the template.
 COPIED_SPEC_FIELDS = ("progressDeadlineSeconds", "minReadySeconds", "revisionHistoryLimit",
                       "strategy")
 # Target annotations the primary does not inherit: Flux would otherwise manage the clone
 # (Flagger drops keys containing this marker), the deployment controller owns the revision,
 # and kubectl's record describes the target's manifest, not the clone's.
-_FLUX_MARKER = "toolkit.fluxcd.io"
-_UNCOPIED_ANNOTATIONS = frozenset({
-    "deployment.kubernetes.io/revision",
-    "kubectl.kubernetes.io/last-applied-configuration",
-})
+_UNCOPIED_ANNOTATIONS = frozenset({"deployment.kubernetes.io/revision"})
+# The config refs the primary uses: the keys of status.trackedConfigs, or that map itself.
+Tracked = Collection[str] | Mapping[str, str]
 
 
 class TargetError(Exception):
@@ -80,9 +83,15 @@ def pod_template_hash(target: Mapping[str, Any]) -> str:
 
 def build_primary_deployment(canary: Canary, target: Mapping[str, Any], *,
                              flagger_id: str | None = None,
-                             selector_labels: Sequence[str] = SELECTOR_LABELS) -> JsonDict:
+                             selector_labels: Sequence[str] = SELECTOR_LABELS,
+                             tracked: Tracked = ()) -> JsonDict:
     """The `<target>-primary` Deployment cloned from the target (Flagger's
-    createPrimaryDeployment): every pod label selector moved to `<value>-primary`."""
+    createPrimaryDeployment): every pod label selector moved to `<value>-primary`, and
+    every reference to a tracked ConfigMap or Secret (`tracked`: keys `configmap/<name>`,
+    `secret/<name>`) moved to its `-primary` copy.
+
+    Given as the key -> checksum map (`TrackedConfigs.checksums`), `tracked` also puts
+    their combined checksum on the pod template (annotation CONFIG_CHECKSUM)."""
     label, value = selector_label(target, selector_labels)
     primary_value = f"{value}{PRIMARY_SUFFIX}"
     meta, spec = target.get("metadata", {}), target.get("spec", {})
@@ -96,10 +105,11 @@ def build_primary_deployment(canary: Canary, target: Mapping[str, Any], *,
                 "labels": {**(template_meta.get("labels") or {}), label: primary_value},
                 "annotations": {
                     **(template_meta.get("annotations") or {}),
+                    **_config_annotation(tracked),
                     FLAGGER_ID: flagger_id or str(uuid.uuid4()),
                 },
             },
-            "spec": primary_pod_spec(template.get("spec") or {}, value),
+            "spec": primary_pod_spec(template.get("spec") or {}, value, tracked=tracked),
         },
     }
     for field in COPIED_SPEC_FIELDS:
@@ -121,9 +131,15 @@ def build_primary_deployment(canary: Canary, target: Mapping[str, Any], *,
 
 def build_promotion_patch(canary: Canary, target: Mapping[str, Any],
                           primary: Mapping[str, Any], *, flagger_id: str | None = None,
-                          selector_labels: Sequence[str] = SELECTOR_LABELS) -> JsonDict:
+                          selector_labels: Sequence[str] = SELECTOR_LABELS,
+                          tracked: Tracked = ()) -> JsonDict:
     """The merge patch that copies the target's template onto the primary (Flagger's
     Promote); {} when the primary already runs it.
+
+    References to tracked ConfigMaps and Secrets point at their `-primary` copies, as in
+    build_primary_deployment. With `tracked` as the key -> checksum map, a change of
+    their content alone changes the CONFIG_CHECKSUM annotation and so rolls the primary;
+    with keys only, the annotation the primary has is kept.
 
     The pod template (labels, annotations, spec) is replaced whole; spec fields and
     Deployment labels/annotations are set but keys others added are kept. Replicas are
@@ -163,14 +179,19 @@ def build_promotion_patch(canary: Canary, target: Mapping[str, Any],
         desired["spec"]["replicas"] = spec["replicas"]
     template_annotations = dict(template_meta.get("annotations") or {})
     template_annotations.pop(FLAGGER_ID, None)
+    template_annotations.pop(CONFIG_CHECKSUM, None)
     if FLAGGER_ID in live_annotations:
         template_annotations[FLAGGER_ID] = live_annotations[FLAGGER_ID]
+    if isinstance(tracked, Mapping):
+        template_annotations.update(_config_annotation(tracked))
+    elif CONFIG_CHECKSUM in live_annotations:
+        template_annotations[CONFIG_CHECKSUM] = live_annotations[CONFIG_CHECKSUM]
     desired["spec"]["template"] = {
         "metadata": {
             "labels": {**(template_meta.get("labels") or {}), label: primary_value},
             "annotations": template_annotations,
         },
-        "spec": primary_pod_spec(template.get("spec") or {}, value),
+        "spec": primary_pod_spec(template.get("spec") or {}, value, tracked=tracked),
     }
 
     patch = merge_patch(live, desired)
@@ -185,10 +206,12 @@ def build_promotion_patch(canary: Canary, target: Mapping[str, Any],
     return patch
 
 
-def primary_pod_spec(pod_spec: Mapping[str, Any], value: str) -> JsonDict:
+def primary_pod_spec(pod_spec: Mapping[str, Any], value: str, *,
+                     tracked: Collection[str] = ()) -> JsonDict:
     """The target's pod spec for primary pods: pod (anti-)affinity and topology spread
-    selectors that pick the target's pods (label value `value`) pick the primary's."""
-    spec: JsonDict = copy.deepcopy(dict(pod_spec))
+    selectors that pick the target's pods (label value `value`) pick the primary's, and
+    references to the tracked ConfigMaps and Secrets name their `-primary` copies."""
+    spec = rename_config_refs(pod_spec, tracked)
     for constraint in spec.get("topologySpreadConstraints") or []:
         _rename_in_selector(constraint.get("labelSelector"), value)
     affinity = spec.get("affinity") or {}
@@ -217,20 +240,27 @@ def _rename_in_selector(selector: JsonDict | None, value: str) -> None:
 
 
 def _inherited_annotations(annotations: Mapping[str, str] | None) -> dict[str, str]:
-    return {
-        key: text for key, text in (annotations or {}).items()
-        if _FLUX_MARKER not in key and key not in _UNCOPIED_ANNOTATIONS
-    }
+    return {key: text for key, text in copied_metadata(annotations).items()
+            if key not in _UNCOPIED_ANNOTATIONS}
+
+
+def _config_annotation(tracked: Tracked) -> dict[str, str]:
+    if isinstance(tracked, Mapping) and tracked:
+        return {CONFIG_CHECKSUM: combined_checksum(tracked)}
+    return {}
 
 
 # -- appliers ----------------------------------------------------------------------------
 
 
 async def ensure_primary(api: ApiClient, canary: Canary, target: Mapping[str, Any], *,
-                         selector_labels: Sequence[str] = SELECTOR_LABELS) -> JsonDict:
+                         selector_labels: Sequence[str] = SELECTOR_LABELS,
+                         tracked: Tracked = ()) -> JsonDict:
     """The live `<target>-primary`, created from the target if it does not exist yet.
 
-    An existing primary is left as it is: only a promotion changes it."""
+    An existing primary is left as it is: only a promotion changes it. With `tracked`
+    (see build_primary_deployment), the `-primary` copies must exist first
+    (configs.ensure_primary_configs)."""
     apps = AppsV1Api(api)
     namespace = canary.metadata.namespace
     name = primary_name(target.get("metadata", {}).get("name") or canary.spec.target_ref.name)
@@ -238,7 +268,8 @@ async def ensure_primary(api: ApiClient, canary: Canary, target: Mapping[str, An
         apps.read_namespaced_deployment_without_preload_content(name, namespace))
     if live is not None:
         return live
-    body = build_primary_deployment(canary, target, selector_labels=selector_labels)
+    body = build_primary_deployment(canary, target, selector_labels=selector_labels,
+                                    tracked=tracked)
     try:
         return await read_json(apps.create_namespaced_deployment_without_preload_content(
             namespace, V1Deployment.model_validate(body), field_manager=FIELD_MANAGER))
@@ -265,10 +296,13 @@ async def scale(api: ApiClient, namespace: str, name: str, replicas: int) -> boo
 
 async def promote(api: ApiClient, canary: Canary, target: Mapping[str, Any],
                   primary: Mapping[str, Any], *,
-                  selector_labels: Sequence[str] = SELECTOR_LABELS) -> JsonDict:
+                  selector_labels: Sequence[str] = SELECTOR_LABELS,
+                  tracked: Tracked = ()) -> JsonDict:
     """Copy the target's template onto the primary; the primary as it is afterwards.
-    Nothing is written when the primary already runs the target's template."""
-    patch = build_promotion_patch(canary, target, primary, selector_labels=selector_labels)
+    Nothing is written when the primary already runs the target's template. With
+    `tracked`, the `-primary` copies are written first (configs.ensure_primary_configs)."""
+    patch = build_promotion_patch(canary, target, primary, selector_labels=selector_labels,
+                                  tracked=tracked)
     if not patch:
         return dict(primary)
     apps = AppsV1Api(api)

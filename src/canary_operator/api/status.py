@@ -53,6 +53,29 @@ class MetricCheckStatus(ApiModel):
     error: str | None = None
 
 
+class CheckRecord(ApiModel):
+    """One metric check in the decision history (ours): what was measured, against what,
+    over which window, with which outcome, and when."""
+
+    time: datetime
+    name: str
+    outcome: Literal["Pass", "Fail", "NoData", "Error"]
+    value: float | None = None
+    threshold: str | None = None
+    window: str | None = None
+
+
+class CommandStatus(ApiModel):
+    """The last command given with `kubectl canary` (ours): handled once, by its id."""
+
+    id: str
+    action: str
+    user: str | None = None
+    outcome: Literal["Done", "Ignored"]
+    message: str | None = None
+    time: datetime | None = None
+
+
 class CanaryStatus(ApiModel):
     phase: Phase = Phase.NONE
     failed_checks: int = 0
@@ -74,3 +97,10 @@ class CanaryStatus(ApiModel):
     message: str | None = None
     # The metric checks of the last tick that ran them: value, threshold, window, query.
     checks: list[MetricCheckStatus] | None = None
+    # The last checks, newest last, bounded (the operator's HISTORY_LIMIT, default 20).
+    history: list[CheckRecord] | None = None
+    # Why the phase last changed: the decision's code and sentence at that moment.
+    last_transition_reason: str | None = None
+    last_transition_message: str | None = None
+    # The last promote, abort, retry command and what became of it.
+    last_command: CommandStatus | None = None

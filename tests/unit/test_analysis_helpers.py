@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from canary_operator.analysis.observation import Command
 from canary_operator.analysis import (
     Decision,
     HookCall,
@@ -141,6 +142,8 @@ class Cluster:
     mirrored: bool = False
     tracked_configs: dict[str, str] | None = None
     autoscaler_min_replicas: int | None = None
+    command: Command | None = None
+    paused_by: str | None = None
     min_interval_seconds: float = 10.0
     decisions: list[Decision] = field(default_factory=list)
     queried: list[bool] = field(default_factory=list)
@@ -158,6 +161,7 @@ class Cluster:
             weights=self.weights, primary_replicas=self.primary_replicas,
             mirrored=self.mirrored, tracked_configs=self.tracked_configs,
             autoscaler_min_replicas=self.autoscaler_min_replicas,
+            command=self.command, paused_by=self.paused_by,
         )
 
     def complete(self, seen: Observation) -> tuple[Observation, list[HookCall]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from canary_operator.analysis import events
+from canary_operator.analysis.commands import carry_out, paused, pending_command
 from canary_operator.analysis.decision import Decision, InitializeTargets
 from canary_operator.analysis.gates import HookCall, HooksNeeded
 from canary_operator.analysis.lifecycle import idle, initialize, target_missing
@@ -77,6 +78,11 @@ def _plan(tick: Tick) -> Decision | ChecksDue:
         return tick.hold(f"{tick.canary} is {phase.value}: the finalizer owns it")
     if not seen.target_exists or seen.target_hash is None:
         return target_missing(tick)
+    command = pending_command(tick)
+    if command is not None:
+        return carry_out(tick, command)
+    if seen.paused_by is not None:
+        return paused(tick)
     if phase in IDLE:
         return idle(tick)
     if phase in ANALYSING:

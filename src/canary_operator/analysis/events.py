@@ -159,3 +159,7 @@ def alert_deadline(message: str) -> Alert:
 
 def alert_promotion_failed(message: str) -> Alert:
     return Alert("error", f"Promotion failed, primary not ready: {message}")
+
+
+def aborted_alert(who: str) -> Alert:
+    return Alert("warn", f"Canary aborted by {who}, rolling back")

@@ -43,6 +43,15 @@ class HookResult:
 
 
 @dataclass(frozen=True)
+class Command:
+    """A one-shot command given with `kubectl canary` (an annotation on the Canary)."""
+
+    action: str  # promote, promote-full, abort, retry
+    id: str
+    user: str | None = None
+
+
+@dataclass(frozen=True)
 class Observation:
     """The world as one tick sees it.
 
@@ -72,3 +81,9 @@ class Observation:
     tracked_configs: Mapping[str, str] | None = None
     # minReplicas of the target's HorizontalPodAutoscaler (autoscalerRef), if any.
     autoscaler_min_replicas: int | None = None
+    # `kubectl canary` input: the pending command, and who paused the Canary (None: not
+    # paused). Handled commands are recognised by `status.lastCommand.id`.
+    command: Command | None = None
+    paused_by: str | None = None
+    # How many metric checks `status.history` keeps.
+    history_limit: int = 20

@@ -15,6 +15,7 @@ from canary_operator.analysis.affinity import with_affinity
 from canary_operator.analysis.checks import CheckResult, Outcome, run_checks
 from canary_operator.analysis.decision import Decision, Event, SetWeights
 from canary_operator.analysis.gates import muted, refused
+from canary_operator.analysis.history import with_history
 from canary_operator.analysis.lifecycle import primary_not_ready, strategy_not_supported
 from canary_operator.analysis.observation import HookResult, MetricObservation
 from canary_operator.analysis.promotion import skip_analysis, start_promotion
@@ -117,7 +118,8 @@ def judge(tick: Tick, measured: Sequence[MetricObservation] | None) -> Decision:
     metrics = tick.analysis.metrics if tick.analysis and tick.analysis.metrics else []
     results = run_checks(metrics, measured or ())
     hooks = refused(tick.hooks(WebhookType.ROLLOUT, Phase.PROGRESSING))
-    status = tick.with_fields(checks=[result.to_status() for result in results])
+    status = with_history(tick.with_fields(checks=[result.to_status() for result in results]),
+                          results, tick.seen.now, tick.seen.history_limit)
     halts = [events.external_check_failed(tick.canary, hook.name, hook.message)
              for hook in hooks]
     halts += [events.check_halted(tick.canary, tick.target, result)

@@ -40,6 +40,11 @@ class Reason(StrEnum):
     ITERATION_ADVANCED = "IterationAdvanced"  # blue/green and A/B testing
     ROUTED_TO_CANARY = "RoutedToCanary"  # blue/green: all traffic to the canary
     MANUAL_ROLLBACK = "ManualRollback"  # a rollback hook asked for it
+    PAUSED = "Paused"  # kubectl canary pause
+    ABORTED = "Aborted"  # kubectl canary abort
+    PROMOTED_MANUALLY = "PromotedManually"  # kubectl canary promote
+    RETRYING = "Retrying"  # kubectl canary retry
+    COMMAND_IGNORED = "CommandIgnored"  # a command that does not apply in this phase
 
 
 # While waiting for a Deployment's rollout the loop comes back soon, not an interval later.

@@ -16,6 +16,7 @@ READINESS_POLL_SECONDS = 2.0
 # Holds that took no step: overdue means "keep the cadence", not "run at once".
 _HOLDING_REASONS = frozenset({
     Reason.PRIMARY_STUCK, Reason.STRATEGY_NOT_SUPPORTED, Reason.TARGET_NOT_FOUND,
+    Reason.PAUSED,
 })
 
 

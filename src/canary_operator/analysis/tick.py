@@ -92,6 +92,9 @@ class Tick:
         update: dict[str, Any] = {"reason": code.value, "message": reason}
         if step:
             update["last_step_time"] = self.seen.now
+        if status.phase != self.status.phase:
+            update["last_transition_reason"] = code.value
+            update["last_transition_message"] = reason
         return Decision(status.model_copy(update=update), tuple(actions), tuple(events), reason,
                         tuple(alerts))
 

@@ -1,0 +1,135 @@
+"""`kubectl canary` commands: promote, promote --full, abort, retry, and pause.
+
+A command is an annotation with an id; it is carried out once, and `status.lastCommand`
+records its id, who gave it and what became of it, so a restart never repeats it. A
+user's command stands in for the approval gates (they are the approver), never for
+the readiness of the workloads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from canary_operator.analysis import events
+from canary_operator.analysis.decision import Decision
+from canary_operator.analysis.lifecycle import idle
+from canary_operator.analysis.observation import Command
+from canary_operator.analysis.phases import ANALYSING
+from canary_operator.analysis.progress import current_weight, first_step, step_after_checks
+from canary_operator.analysis.promotion import skip_analysis, start_promotion
+from canary_operator.analysis.reasons import Reason
+from canary_operator.analysis.rollback import rollback
+from canary_operator.analysis.tick import Tick
+from canary_operator.api.canary import WebhookType
+from canary_operator.api.status import CommandStatus, Phase
+
+_GATES = (WebhookType.CONFIRM_ROLLOUT, WebhookType.CONFIRM_TRAFFIC_INCREASE,
+          WebhookType.CONFIRM_PROMOTION)
+
+
+def pending_command(tick: Tick) -> Command | None:
+    command = tick.seen.command
+    last = tick.status.last_command
+    if command is None or (last is not None and last.id == command.id):
+        return None
+    return command
+
+
+def carry_out(tick: Tick, command: Command) -> Decision:
+    """The Decision for a command not handled yet; `Ignored` when it does not apply."""
+    who = command.user or "an unknown user"
+    phase = tick.status.phase
+    if command.action == "abort" and (phase in ANALYSING or phase is Phase.WAITING):
+        decision = _abort(tick, who)
+    elif command.action == "retry" and phase is Phase.FAILED:
+        decision = _retry(tick, who)
+    elif command.action in ("promote", "promote-full") and (
+            phase in ANALYSING or phase is Phase.WAITING):
+        decision = _promote(tick, who, full=command.action == "promote-full")
+    else:
+        return _ignored(tick, command, f"nothing to {command.action} in phase "
+                                       f"{phase.value or 'new'}")
+    if decision.status.reason == Reason.BACK_TO_PRIMARY_SPEC.value:
+        return _ignored(tick, command, decision.reason)
+    done = CommandStatus(id=command.id, action=command.action, user=command.user,
+                         outcome="Done", message=decision.reason, time=tick.seen.now)
+    return dataclasses.replace(
+        decision, status=decision.status.model_copy(update={"last_command": done}))
+
+
+def paused(tick: Tick) -> Decision:
+    """Paused with `kubectl canary pause`: nothing moves until `resume`; the event is
+    posted once, when the pause begins."""
+    who = tick.seen.paused_by or "an unknown user"
+    why = f"{tick.canary} paused by {who}: nothing moves until `kubectl canary resume`"
+    first = tick.status.reason != Reason.PAUSED.value
+    return tick.record(tick.status, why, Reason.PAUSED,
+                       events=(events.normal(f"Paused {tick.canary} by {who}"),) if first else ())
+
+
+def _gates_open(tick: Tick) -> Tick:
+    """The tick as if every approval gate had agreed: the user's command approves."""
+    hooks = {**tick.seen.hooks, **{kind: () for kind in _GATES}}
+    return dataclasses.replace(tick, seen=dataclasses.replace(tick.seen, hooks=hooks))
+
+
+def _abort(tick: Tick, who: str) -> Decision:
+    decision = rollback(
+        tick, f"aborted by {who}: rolling back", Reason.ABORTED,
+        (events.warning(f"Rolling back {tick.canary}: aborted by {who}"),),
+        events.aborted_alert(who),
+    )
+    # From Waiting the revision was never applied: record it, so it does not start again.
+    return dataclasses.replace(decision, status=decision.status.model_copy(
+        update=tick.revision()))
+
+
+def _retry(tick: Tick, who: str) -> Decision:
+    """Run the failed revision again, without touching the pod template (Flagger needs a
+    template change for that: fluxcd/flagger#862, #1152)."""
+    fresh = dataclasses.replace(tick, status=tick.status.model_copy(
+        update={"last_applied_spec": None}))
+    decision = idle(fresh)
+    return dataclasses.replace(
+        decision, reason=f"retry by {who}: {decision.reason}",
+        events=(events.normal(f"Retrying {tick.target} by {who}"), *decision.events))
+
+
+def _promote(tick: Tick, who: str, *, full: bool) -> Decision:
+    """Approve: from Waiting start the analysis (with `full`, promote at once, as
+    skipAnalysis would); while analysing take the next step now, without waiting for
+    the interval or checking metrics (with `full`, promote now)."""
+    opened = _gates_open(tick)
+    if tick.status.phase is Phase.WAITING:
+        if full:
+            applied = dataclasses.replace(opened, status=opened.status.model_copy(
+                update=opened.revision()))
+            return _named(skip_analysis(applied), who, full)
+        return _named(idle(opened), who, full)
+    passed = f"promoted by {who}"
+    weight = current_weight(opened)
+    if full:
+        decision = start_promotion(opened, opened.status, weight, passed, confirmed=True)
+    elif weight == 0 and opened.status.iterations == 0:
+        decision = first_step(opened)
+    else:
+        decision = step_after_checks(opened, opened.status, passed)
+    return _named(decision, who, full)
+
+
+def _named(decision: Decision, who: str, full: bool) -> Decision:
+    text = "Promoted fully" if full else "Promoted"
+    return dataclasses.replace(decision, events=(
+        events.normal(f"{text} by {who}: {decision.reason}"), *decision.events))
+
+
+def _ignored(tick: Tick, command: Command, why: str) -> Decision:
+    ignored = CommandStatus(id=command.id, action=command.action, user=command.user,
+                            outcome="Ignored", message=why, time=tick.seen.now)
+    return tick.record(
+        tick.status.model_copy(update={"last_command": ignored}),
+        f"{command.action} by {command.user or 'an unknown user'} ignored: {why}",
+        Reason.COMMAND_IGNORED,
+        events=(events.warning(f"{command.action} by {command.user or 'an unknown user'} "
+                               f"ignored: {why}"),),
+    )

@@ -154,9 +154,18 @@ async def canary_loop(
                 raise
             except Exception:  # one Canary's trouble never stops the loop, nor the others
                 logger.exception("tick failed; retrying in %.0fs", delay)
-            await stopped.wait(max(delay, 0.05))
+            await controller.sleep(uid, stopped, max(delay, 0.05))
     finally:
         controller.forget(uid, body)
+
+
+@kopf.on.event(GROUP, VERSION, "canaries")
+async def wake_on_command(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    """A `kubectl canary` command or pause wakes the Canary's loop at once, instead of
+    at its next step (the watch event costs no API request)."""
+    controller: CanaryController | None = memo.get("controller")
+    if controller is not None and uid:
+        controller.wake_on_change(uid, body.metadata.annotations)
 
 
 def _reverts_on_deletion(spec: kopf.Spec, **_: Any) -> bool:

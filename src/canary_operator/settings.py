@@ -30,6 +30,8 @@ class OperatorSettings(BaseSettings):
     # give the primary `-primary` copies (Flagger's -enable-config-tracking, on by default).
     # Needs get/create/patch on ConfigMaps and Secrets.
     config_tracking: bool = True
+    # How many metric checks `status.history` keeps (kubectl canary shows them).
+    history_limit: int = Field(default=20, ge=0, le=200)
     # Where the operator's own metrics are served (Flagger's names); empty: not served.
     # The chart listens on all addresses (0.0.0.0:8081) for its ServiceMonitor.
     metrics_address: str = "127.0.0.1:8081"

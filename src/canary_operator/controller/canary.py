@@ -7,6 +7,7 @@ any), the metric queries and hooks the decision reaches, and the writes it asks 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -22,7 +23,14 @@ from canary_operator import analysis
 from canary_operator.alerts import AlertSender
 from canary_operator.analysis.decision import Decision, Event, SetWeights
 from canary_operator.analysis.deletion import RevertStep
+from canary_operator.analysis.observation import Command
 from canary_operator.api import GROUP, VERSION, Canary, CanaryStatus, Phase
+from canary_operator.api.commands import (
+    ANNOTATION_COMMAND,
+    ANNOTATION_PAUSED,
+    ANNOTATION_PAUSED_BY,
+    CanaryCommand,
+)
 from canary_operator.api.support import format_validation_error, unsupported_fields
 from canary_operator.controller.acting import Actor
 from canary_operator.controller.notifying import Notifier
@@ -38,6 +46,9 @@ from canary_operator.telemetry import Telemetry, operator_version
 from canary_operator.webhooks import WebhookCaller
 
 log = logging.getLogger(__name__)
+
+# A change of these wakes the Canary's loop at once.
+CONTROL_ANNOTATIONS = (ANNOTATION_COMMAND, ANNOTATION_PAUSED, ANNOTATION_PAUSED_BY)
 
 
 def utcnow() -> dt.datetime:
@@ -80,6 +91,9 @@ class CanaryController:
         self._written: dict[str, CanaryStatus] = {}
         self._reported_unsupported: set[tuple[str, int]] = set()
         self._namespaces: dict[str, str] = {}  # uid -> namespace, for flagger_canary_total
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._reported_commands: set[tuple[str, str]] = set()
+        self._controls: dict[str, tuple[str | None, ...]] = {}
 
     async def aclose(self) -> None:
         await self.notifier.aclose()
@@ -87,8 +101,50 @@ class CanaryController:
         await self.measurer.aclose()
         await self.hooks.aclose()
 
+    def _controls_of(self, body: JsonDict, canary: Canary) -> dict[str, Any]:
+        """The pending `kubectl canary` command and pause, from the annotations; a bad
+        command annotation is reported once and ignored."""
+        annotations = canary.metadata.annotations or {}
+        paused = annotations.get(ANNOTATION_PAUSED, "").strip().lower() == "true"
+        paused_by = (annotations.get(ANNOTATION_PAUSED_BY) or "an unknown user") if paused else None
+        text = annotations.get(ANNOTATION_COMMAND)
+        try:
+            parsed = CanaryCommand.parse(text)
+        except ValueError as error:
+            key = (canary.metadata.uid or canary.key, text or "")
+            if key not in self._reported_commands:
+                self._reported_commands.add(key)
+                self.post_event(body, Event("Warning", f"{canary.key}: {error}"))
+            parsed = None
+        command = (Command(parsed.action, parsed.id, parsed.user)
+                   if parsed is not None else None)
+        return {"command": command, "paused_by": paused_by}
+
+    # -- waking for commands -------------------------------------------------------------
+
+    async def sleep(self, uid: str, stopped: Any, seconds: float) -> None:
+        """Sleep until the next tick is due, the loop is stopped (kopf's DaemonStopped),
+        or a command arrives."""
+        wake = self._wakeups.setdefault(uid, asyncio.Event())
+        sleeper = asyncio.ensure_future(stopped.wait(seconds))
+        waker = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
+            wake.clear()
+
+    def wake_on_change(self, uid: str, annotations: Mapping[str, str]) -> None:
+        controls = tuple(annotations.get(key) for key in CONTROL_ANNOTATIONS)
+        if self._controls.get(uid, controls) != controls:
+            self._wakeups.setdefault(uid, asyncio.Event()).set()
+        self._controls[uid] = controls
+
     def forget(self, uid: str, body: JsonDict | None = None) -> None:
         self._written.pop(uid, None)
+        self._wakeups.pop(uid, None)
+        self._controls.pop(uid, None)
         if self._namespaces.pop(uid, None) is not None:
             self._set_totals()
         if body is not None:
@@ -127,7 +183,9 @@ class CanaryController:
                    f"HTTP {error.status} {error.reason}")
             await self._report_problem(body, canary, why)
             return TickResult(self.settings.min_interval_seconds, None, why)
-        seen = observe(canary, view, now, routes, configs)
+        seen = dataclasses.replace(observe(canary, view, now, routes, configs),
+                                   **self._controls_of(body, canary),
+                                   history_limit=self.settings.history_limit)
         seen = await complete(canary, status, seen, view, self.measurer, self.hooks)
         decision = analysis.decide(canary.spec, status, seen)
         problem = await self.actor.act(body, canary, view, decision, configs)

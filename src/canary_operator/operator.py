@@ -51,6 +51,12 @@ async def alert_providers_index(namespace: str | None, name: str, body: kopf.Bod
     return {(namespace or "", name): _slim(body)}
 
 
+@kopf.index("networking.istio.io", "v1beta1", "virtualservices")
+async def virtual_services_index(namespace: str | None, name: str, body: kopf.Body,
+                                 **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(namespace or "", name): _slim(body)}
+
+
 @kopf.index("autoscaling", "v2", "horizontalpodautoscalers")
 async def autoscalers_index(namespace: str | None, name: str, body: kopf.Body,
                             **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
@@ -66,6 +72,7 @@ class IndexView:
         self._templates: kopf.Index[Any, Any] = indexes["metric_templates_index"]
         self._providers: kopf.Index[Any, Any] = indexes["alert_providers_index"]
         self._autoscalers: kopf.Index[Any, Any] = indexes["autoscalers_index"]
+        self._virtual_services: kopf.Index[Any, Any] = indexes["virtual_services_index"]
 
     @staticmethod
     def _one(index: kopf.Index[Any, Any], key: tuple[str, str]) -> JsonDict | None:
@@ -86,6 +93,9 @@ class IndexView:
 
     def autoscaler(self, namespace: str, name: str) -> JsonDict | None:
         return self._one(self._autoscalers, (namespace, name))
+
+    def virtual_service(self, namespace: str, name: str) -> JsonDict | None:
+        return self._one(self._virtual_services, (namespace, name))
 
 
 def post_event(body: JsonDict, event: Event) -> None:

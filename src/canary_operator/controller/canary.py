@@ -77,7 +77,8 @@ class CanaryController:
         self.settings = settings
         self.post_event = post_event
         self.clock = clock
-        self.router = IstioRouter(api)
+        self._view: ClusterView | None = None  # the watch caches, from the last tick
+        self.router = IstioRouter(api, cached=self._cached_virtual_service)
         self.telemetry = telemetry or Telemetry(version=operator_version(),
                                                 mesh_provider=settings.mesh_provider)
         self.hooks = WebhookCaller()
@@ -158,8 +159,12 @@ class CanaryController:
 
     # -- the tick ----------------------------------------------------------------------
 
+    def _cached_virtual_service(self, namespace: str, name: str) -> JsonDict | None:
+        return self._view.virtual_service(namespace, name) if self._view is not None else None
+
     async def tick(self, body: JsonDict, view: ClusterView) -> TickResult:
         started = time.perf_counter()
+        self._view = view
         try:
             canary = Canary.model_validate(body)
         except ValidationError as error:
@@ -264,6 +269,7 @@ class CanaryController:
     async def revert(self, body: JsonDict, view: ClusterView, attempt: int) -> RevertStep:
         """revertOnDeletion: the target serves again before the Canary's objects go."""
         canary = Canary.model_validate(body)
+        self._view = view
         step = analysis.plan_revert(observe(canary, view, self.clock(), None), attempt)
         if attempt == 0:
             await self._patch_status(canary, {"phase": "Terminating", "message": step.reason})

@@ -21,5 +21,7 @@ class ClusterView(Protocol):
 
     def alert_provider(self, namespace: str, name: str) -> JsonDict | None: ...
 
+    def virtual_service(self, namespace: str, name: str) -> JsonDict | None: ...
+
 
 EventPoster = Callable[[JsonDict, Event], None]

@@ -84,9 +84,10 @@ OPERATOR_RULES: tuple[Rule, ...] = (
     Rule("", "services", ("get", "create", "patch"),
          "services.ensure_services reads, creates and patches the apex, -primary and "
          "-canary Services; services.revert_apex_service patches a user's apex Service"),
-    Rule(ISTIO, "virtualservices", ("get", "create", "patch"),
-         "routers.istio.IstioRouter reads the weights, creates the apex VirtualService "
-         "and patches its routes (reconcile, set_weights)"),
+    Rule(ISTIO, "virtualservices", ("get", "list", "watch", "create", "patch"),
+         "kopf index operator.virtual_services_index (list, watch): the routes are read "
+         "from it each tick; routers.istio.IstioRouter.reconcile reads and creates the "
+         "apex VirtualService, set_routes patches its routes"),
     Rule(ISTIO, "destinationrules", ("get", "create", "patch"),
          "routers.istio.IstioRouter.reconcile reads, creates and patches the -primary and "
          "-canary DestinationRules"),

@@ -246,11 +246,24 @@ def _with_resource_version(patch: JsonDict, live_meta: Mapping[str, Any]) -> Jso
 # -- the router ------------------------------------------------------------------------------
 
 
-class IstioRouter:
-    """The `Router` for Istio, on a `kubernetes.aio` ApiClient."""
+Lookup = Callable[[str, str], Mapping[str, Any] | None]
 
-    def __init__(self, api: ApiClient) -> None:
+
+class IstioRouter:
+    """The `Router` for Istio, on a `kubernetes.aio` ApiClient.
+
+    With `cached`, VirtualServices are read from a watch cache (the operator's index)
+    instead of the API: reading the routes costs no request. A route written by this
+    router is remembered until the cache shows it, so a tick right after a write never
+    decides on the routes from before it; a stale cache can at worst make a patch fail
+    its resourceVersion test, and that tick is retried.
+    """
+
+    def __init__(self, api: ApiClient, cached: Lookup | None = None) -> None:
         self.api = api
+        self.cached = cached
+        # (namespace, name) -> (the resourceVersion our patch replaced, the result)
+        self._written: dict[tuple[str, str], tuple[str, JsonDict]] = {}
 
     async def reconcile(self, canary: Canary) -> None:
         for rule in build_destination_rules(canary):
@@ -260,8 +273,7 @@ class IstioRouter:
                            partial(build_virtual_service_patch, canary))
 
     async def get_routes(self, canary: Canary) -> Routes | None:
-        live = await self._read(VIRTUAL_SERVICES, canary.metadata.namespace,
-                                canary.spec.apex_name)
+        live = await self._virtual_service(canary.metadata.namespace, canary.spec.apex_name)
         if live is None:
             return None
         routes = read_routes(live, canary)
@@ -278,15 +290,34 @@ class IstioRouter:
                          affinity: AffinityCookies | None = None) -> None:
         validate_routes(routes)
         namespace, name = canary.metadata.namespace, canary.spec.apex_name
-        live = await self._read(VIRTUAL_SERVICES, namespace, name)
+        live = await self._virtual_service(namespace, name)
         if live is None:
             raise RouterError(f"VirtualService {namespace}/{name} not found: "
                               "reconcile the router before setting routes")
         operations = build_routes_patch(canary, live, routes, affinity)
         if operations:
-            await read_json(self._objects.patch_namespaced_custom_object_without_preload_content(
-                GROUP, VERSION, namespace, VIRTUAL_SERVICES, name, operations,
-                field_manager=FIELD_MANAGER, _content_type=JSON_PATCH))
+            written = await read_json(
+                self._objects.patch_namespaced_custom_object_without_preload_content(
+                    GROUP, VERSION, namespace, VIRTUAL_SERVICES, name, operations,
+                    field_manager=FIELD_MANAGER, _content_type=JSON_PATCH))
+            if self.cached is not None:
+                replaced = (live.get("metadata") or {}).get("resourceVersion", "")
+                self._written[(namespace, name)] = (replaced, written)
+
+    async def _virtual_service(self, namespace: str, name: str) -> JsonDict | None:
+        if self.cached is None:
+            return await self._read(VIRTUAL_SERVICES, namespace, name)
+        cached = self.cached(namespace, name)
+        seen = dict(cached) if cached is not None else None
+        written = self._written.get((namespace, name))
+        if written is None:
+            return seen
+        replaced, result = written
+        version = ((seen or {}).get("metadata") or {}).get("resourceVersion")
+        if version == replaced:
+            return result  # the cache has not caught up with our write yet
+        del self._written[(namespace, name)]
+        return seen
 
     # -- plumbing --------------------------------------------------------------------------
 

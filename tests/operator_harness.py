@@ -26,8 +26,12 @@ class OperatorProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     # Whose credentials the operator uses: the lab's admin unless a test gives another.
     kubeconfig: Path | None = None
+    # host:port of the operator's /metrics, chosen at the first start and kept on restarts.
+    metrics_address: str = ""
 
     def env(self) -> dict[str, str]:
+        self.metrics_address = (self.extra_env.get("CANARY_OPERATOR_METRICS_ADDRESS")
+                                or self.metrics_address or f"127.0.0.1:{free_port()}")
         env = dict(os.environ)
         env.update({
             "KUBECONFIG": str(self.kubeconfig or self.lab.state.kubeconfig),
@@ -35,7 +39,7 @@ class OperatorProcess:
             "CANARY_OPERATOR_NAMESPACES": ",".join(self.namespaces),
             "CANARY_OPERATOR_MIN_INTERVAL_SECONDS": str(self.min_interval_seconds),
             "CANARY_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
-            "CANARY_OPERATOR_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+            "CANARY_OPERATOR_METRICS_ADDRESS": self.metrics_address,
             "CANARY_OPERATOR_QUERY_TIMEOUT_SECONDS": "2",
         })
         env.update(self.extra_env)

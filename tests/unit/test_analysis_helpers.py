@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from canary_operator.analysis.observation import Command
 from canary_operator.analysis import (
     Decision,
     HookCall,
@@ -29,6 +28,7 @@ from canary_operator.analysis import (
     pending_hooks,
     seconds_until_next_tick,
 )
+from canary_operator.analysis.observation import Command
 from canary_operator.api import CanarySpec, CanaryStatus, Phase
 from canary_operator.api.canary import WebhookType
 

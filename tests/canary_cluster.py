@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -14,6 +14,9 @@ from canary_operator.lab import Lab
 from canary_operator.lab.workloads import deployment
 
 NAME = "backend-service"
+
+
+T = TypeVar("T")
 
 
 class Cluster:
@@ -81,12 +84,12 @@ class Cluster:
         return self.apps.read_namespaced_deployment(name, self.namespace)
 
 
-class WeightSampler:
-    """Samples the VirtualService's canary weight in the background; keeps each change."""
+class Sampler(Generic[T]):
+    """Samples `read()` in the background (every 0.1 s); keeps each change."""
 
-    def __init__(self, read: Callable[[], tuple[int, int] | None]) -> None:
+    def __init__(self, read: Callable[[], T | None]) -> None:
         self.read = read
-        self.seen: list[tuple[int, int]] = []
+        self.seen: list[T] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -104,13 +107,20 @@ class WeightSampler:
                 return
             self._stop.wait(0.1)
 
-    def stop(self) -> list[int]:
+    def stop(self) -> list[T]:
         """Stop sampling, after one last sample: the state the test waited for."""
         self._stop.set()
         self._thread.join()
         with contextlib.suppress(Exception):  # never hide why a failing test failed
             self._sample()
-        return [canary for _, canary in self.seen]
+        return self.seen
+
+
+class WeightSampler(Sampler[int]):
+    """The canary's weight on the VirtualService, from `read()`'s (primary, canary)."""
+
+    def __init__(self, read: Callable[[], tuple[int, int] | None]) -> None:
+        super().__init__(lambda: None if (weights := read()) is None else weights[1])
 
 
 def dedupe(values: list[int]) -> list[int]:

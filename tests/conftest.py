@@ -13,7 +13,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from canary_operator.lab import Lab
-from tests.paths import shared_testdata
+from canary_operator.lab.crds import install_crds
+from tests.paths import REPO, shared_testdata
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +82,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for layer in ("integration", "e2e"):
             if f"/{layer}/" in str(item.path):
                 item.add_marker(getattr(pytest.mark, layer))
+
+
+@pytest.fixture(scope="session")
+def canary_crds(lab: Lab, api: client.ApiClient) -> None:
+    """Our CRDs (crds/), installed once per session."""
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        install_crds(api, path)

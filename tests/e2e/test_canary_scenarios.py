@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +13,8 @@ import yaml
 from kubernetes import client
 
 from canary_operator.lab import Lab
-from canary_operator.lab.crds import install_crds
 from canary_operator.lab.meshsim import MeshSimulator
 from tests.canary_cluster import Cluster, WeightSampler, dedupe
-from tests.conftest import StartPrometheus
 from tests.operator_harness import OperatorProcess
 from tests.paths import REPO
 
@@ -42,34 +38,6 @@ def manifests(namespace: str, **analysis: Any) -> tuple[dict[str, Any], dict[str
     for metric in canary["spec"]["analysis"]["metrics"]:
         metric["interval"] = "10s"
     return deployment, canary
-
-
-@pytest.fixture(scope="module")
-def canary_crds(lab: Lab, api: client.ApiClient) -> None:
-    for path in sorted((REPO / "crds").glob("*.yaml")):
-        install_crds(api, path)
-
-
-@pytest.fixture
-def mesh(lab: Lab, namespace: str) -> Iterator[MeshSimulator]:
-    simulator = MeshSimulator(lab.state.kubeconfig, namespaces=[namespace], rps=20)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def prometheus_url(prometheus: StartPrometheus, mesh: MeshSimulator) -> str:
-    return prometheus([mesh.scrape_job()])
-
-
-@pytest.fixture
-def operator(lab: Lab, namespace: str, prometheus_url: str, canary_crds: None,
-             tmp_path: Path) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(lab, [namespace], prometheus_url, tmp_path)
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -17,13 +17,9 @@ on NoData.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -31,11 +27,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from canary_operator.lab import Lab
-from canary_operator.lab.crds import install_crds
 from canary_operator.lab.errors import LabTimeout
 from canary_operator.lab.meshsim import MeshSimulator, RouteView
-from tests.canary_cluster import Cluster
-from tests.conftest import StartPrometheus
+from tests.canary_cluster import Cluster, Sampler
 from tests.operator_harness import OperatorProcess
 from tests.paths import REPO
 
@@ -54,34 +48,6 @@ T = TypeVar("T")
 
 
 # -- fixtures (as tests/e2e/test_canary_scenarios.py) -------------------------------------
-
-
-@pytest.fixture(scope="module")
-def canary_crds(lab: Lab, api: client.ApiClient) -> None:
-    for path in sorted((REPO / "crds").glob("*.yaml")):
-        install_crds(api, path)
-
-
-@pytest.fixture
-def mesh(lab: Lab, namespace: str) -> Iterator[MeshSimulator]:
-    simulator = MeshSimulator(lab.state.kubeconfig, namespaces=[namespace], rps=20)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def prometheus_url(prometheus: StartPrometheus, mesh: MeshSimulator) -> str:
-    return prometheus([mesh.scrape_job()])
-
-
-@pytest.fixture
-def operator(lab: Lab, namespace: str, prometheus_url: str, canary_crds: None,
-             tmp_path: Path) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(lab, [namespace], prometheus_url, tmp_path)
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture
@@ -159,38 +125,6 @@ def first_rule(cluster: Cluster) -> Rule | None:
     rule of an A/B test."""
     vs = virtual_service(cluster)
     return rule_of(vs["spec"]["http"][0]) if vs is not None else None
-
-
-class Sampler(Generic[T]):
-    """Samples `read()` in the background (every 0.1 s); keeps each change."""
-
-    def __init__(self, read: Callable[[], T | None]) -> None:
-        self.read = read
-        self.seen: list[T] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        current = self.read()
-        if current is not None and (not self.seen or self.seen[-1] != current):
-            self.seen.append(current)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._sample()
-            except Exception:  # the lab is going away under a failed test
-                return
-            self._stop.wait(0.1)
-
-    def stop(self) -> list[T]:
-        """Stop sampling, after one last sample: the state the test waited for."""
-        self._stop.set()
-        self._thread.join()
-        with contextlib.suppress(Exception):  # never hide why a failing test failed
-            self._sample()
-        return self.seen
 
 
 # -- shared waits and assertions ------------------------------------------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from kubernetes import client
 
 from canary_operator.lab import Lab
 from canary_operator.lab.workloads import deployment
-from tests.canary_cluster import Cluster, dedupe
+from tests.canary_cluster import Cluster, Sampler
 from tests.integration.test_operator_canary import (
     GOOD,
     NAME,
@@ -122,37 +121,6 @@ def new_revision_events(cluster: Cluster) -> list[str]:
     return [m for m in cluster.events() if m.startswith("New revision detected")]
 
 
-class PhaseSampler:
-    """Samples the Canary's phase in the background; keeps each change."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.seen: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        phase = self.cluster.phase()
-        if not self.seen or self.seen[-1] != phase:
-            self.seen.append(phase)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._sample()
-            except Exception:  # the lab is going away under a failed test
-                return
-            self._stop.wait(0.1)
-
-    def stop(self) -> list[str]:
-        """Stop sampling, after one last sample: the state the test waited for."""
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-        return self.seen  # one entry per change already
-
-
 def test_tracked_configs_get_primary_copies_and_a_configmap_change_is_a_new_revision(
     cluster: Cluster, exporter: IstioExporter, start_operator: StartOperator,  # noqa: F811
     prometheus_url: str,  # noqa: F811
@@ -183,7 +151,7 @@ def test_tracked_configs_get_primary_copies_and_a_configmap_change_is_a_new_revi
 
     # Only the ConfigMap's data changes: the pod template is the same.
     serve_canary(cluster, exporter, prometheus_url, rps=20, error_rate=0, latency_ms=40)
-    phases = PhaseSampler(cluster)
+    phases = Sampler(cluster.phase)
     cluster.core.patch_namespaced_config_map(CONFIG, cluster.namespace,
                                              {"data": {"greeting": "bonjour"}})
     cluster.wait_phase("Progressing", timeout=60)
@@ -263,29 +231,9 @@ def read_hpa(cluster: Cluster, name: str) -> client.V2HorizontalPodAutoscaler:
             name, cluster.namespace)
 
 
-class ReplicaSampler:
-    """Samples the target Deployment's spec.replicas in the background."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.seen: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                replicas = self.cluster.deployment(NAME).spec.replicas  # type: ignore[union-attr]
-            except Exception:
-                return
-            self.seen.append(replicas or 0)
-            self._stop.wait(0.1)
-
-    def stop(self) -> list[int]:
-        self._stop.set()
-        self._thread.join()
-        return dedupe(self.seen)
+def target_replicas(cluster: Cluster) -> int:
+    spec = cluster.deployment(NAME).spec
+    return (spec.replicas if spec is not None else None) or 0
 
 
 def test_the_primary_hpa_follows_the_targets_between_rollouts_and_sizes_the_canary(
@@ -326,7 +274,7 @@ def test_the_primary_hpa_follows_the_targets_between_rollouts_and_sizes_the_cana
 
     # A new revision: the canary goes from 0 to the HPA's minReplicas, and is promoted.
     serve_canary(cluster, exporter, prometheus_url, rps=20, error_rate=0, latency_ms=40)
-    replicas = ReplicaSampler(cluster)
+    replicas = Sampler(lambda: target_replicas(cluster))
     cluster.set_image(GOOD)
     cluster.wait_phase("Succeeded", timeout=120)
     cluster.lab.wait_for(lambda: (cluster.deployment(NAME).spec.replicas or 0) == 0,  # type: ignore[union-attr]

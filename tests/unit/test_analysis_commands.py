@@ -143,3 +143,29 @@ def test_the_reason_of_the_last_transition_is_kept_until_the_next_one() -> None:
     cluster.run_until(in_phase(Phase.FAILED))
     assert cluster.state.last_transition_reason == "FailedChecksThreshold"
     assert "threshold" in (cluster.state.last_transition_message or "")
+
+
+def test_a_withdrawn_revision_leaves_waiting() -> None:
+    spec = make_spec(webhooks=[{"name": "gate", "type": "confirm-rollout", "url": "http://g/"}])
+    cluster = initialized(Cluster(spec, hooks=refusing(WebhookType.CONFIRM_ROLLOUT)))
+    cluster.target_hash = "v2"
+    cluster.run_until(in_phase(Phase.WAITING))
+    cluster.target_hash = "v1"  # the user reverts the change nobody approved
+    cluster.tick()
+    assert cluster.phase is Phase.SUCCEEDED
+    assert cluster.state.reason == "BackToPrimarySpec"
+
+
+def test_a_retried_revision_gets_a_new_session_cookie() -> None:
+    spec = make_spec(threshold=1, sessionAffinity={"cookieName": "canary"})
+    cluster = initialized(Cluster(spec))
+    cluster.target_hash = "v2"
+    cluster.run_until(lambda c: bool(c.status and c.status.session_affinity_cookie))
+    first = cluster.state.session_affinity_cookie
+    cluster.metrics = lambda c: measured(success_rate=10)
+    cluster.run_until(in_phase(Phase.FAILED))
+    cluster.metrics = lambda c: measured()
+    cluster.command = Command("retry", "id-7", "heidi")
+    cluster.run_until(lambda c: bool(c.status and c.status.session_affinity_cookie))
+    assert cluster.state.session_affinity_cookie != first
+    assert cluster.state.previous_session_affinity_cookie == first

@@ -10,9 +10,9 @@ from canary_operator.api.canary import Analysis
 from canary_operator.api.status import CanaryStatus
 
 
-def cookie_value(revision: str | None, role: str) -> str:
-    """Ten lowercase letters, stable for one revision and role."""
-    digest = hashlib.sha256(f"{revision or ''}/{role}".encode()).digest()
+def cookie_value(run: str, role: str) -> str:
+    """Ten lowercase letters, stable for one analysis run and role."""
+    digest = hashlib.sha256(f"{run}/{role}".encode()).digest()
     return "".join(chr(ord("a") + byte % 26) for byte in digest[:10])
 
 
@@ -24,12 +24,15 @@ def with_affinity(analysis: Analysis | None, status: CanaryStatus,
     if affinity is None:
         return status
     update: dict[str, str | None] = {}
+    # One run: the revision and when its analysis began, so analysing the same revision
+    # again (a retry) gives users a new cookie rather than the failed run's.
+    run = f"{status.last_applied_spec or ''}@{status.last_transition_time or ''}"
     if canary_weight > 0:
         if not status.session_affinity_cookie:
-            value = cookie_value(status.last_applied_spec, "canary")
+            value = cookie_value(run, "canary")
             update["session_affinity_cookie"] = f"{affinity.cookie_name}={value}"
         if affinity.primary_cookie_name and not status.primary_session_affinity_cookie:
-            value = cookie_value(status.last_applied_spec, "primary")
+            value = cookie_value(run, "primary")
             update["primary_session_affinity_cookie"] = (
                 f"{affinity.primary_cookie_name}={value}")
     elif status.session_affinity_cookie:

@@ -73,11 +73,15 @@ def idle(tick: Tick) -> Decision:
     """
     seen, status = tick.seen, tick.status
     if seen.target_hash == status.last_applied_spec:
+        if status.phase is Phase.WAITING:
+            return _withdrawn(tick)
         return tick.hold(f"no new revision of {tick.target} ({status.phase.value or 'new'})")
     if seen.target_hash == status.last_promoted_spec:
-        return tick.record(tick.with_fields(**tick.revision()),
-                           f"{tick.target} is back at the spec of {tick.primary}: "
-                           "nothing to analyse", Reason.BACK_TO_PRIMARY_SPEC)
+        back = tick.with_fields(**tick.revision())
+        if status.phase is Phase.WAITING:
+            back = tick.enter(Phase.SUCCEEDED, back)
+        return tick.record(back, f"{tick.target} is back at the spec of {tick.primary}: "
+                                 "nothing to analyse", Reason.BACK_TO_PRIMARY_SPEC)
     if not tick.skipped and not has_schedule(tick.analysis):
         return strategy_not_supported(tick)
     if not tick.skipped and not (seen.primary_exists and seen.primary.ready):
@@ -100,6 +104,17 @@ def idle(tick: Tick) -> Decision:
         events=(*approved, events.new_revision(tick.target)), step=True,
         alerts=(events.NEW_REVISION_ALERT,),
     )
+
+
+def _withdrawn(tick: Tick) -> Decision:
+    """Waiting, and the target went back to the revision applied before the one waiting
+    for approval: nothing waits any more. Back to how that revision ended."""
+    status = tick.status
+    ended = (Phase.FAILED if status.last_applied_spec != status.last_promoted_spec
+             else Phase.SUCCEEDED)
+    return tick.record(tick.enter(ended), f"the revision of {tick.target} waiting for "
+                                          "approval was withdrawn: nothing to analyse",
+                       Reason.BACK_TO_PRIMARY_SPEC)
 
 
 def _waiting_for_approval(tick: Tick, closed: list[HookResult]) -> Decision:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from canary_operator.api.crdgen import write_crds
+from canary_operator.cli import kubectl
 from canary_operator.lab import Lab, LabError, default_state_dir
 from canary_operator.lab.build import ensure_helm, ensure_toolchain
 from canary_operator.lab.demo import run_demo
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_loadtester_arguments(commands.add_parser(
         "loadtester", help="a Flagger-compatible load tester and manual gates (webhook "
                            "target), until SIGTERM or Ctrl-C"))
+    # The `kubectl canary` commands (get, status, promote, ...): listed here, run by
+    # canary_operator.cli.kubectl (main() hands them over before parsing).
+    kubectl.add_commands(commands)
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions (YAML)")
     crds.add_argument("--output-dir", type=Path, default=Path("crds"),
                       help="directory for the CRD files (default ./crds)")
@@ -117,7 +121,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in kubectl.COMMANDS:
+        return kubectl.main(arguments, prog="canary-operator")
+    args = build_parser().parse_args(arguments)
     try:
         if args.command == "lab":
             return _lab(args)

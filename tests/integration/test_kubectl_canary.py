@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from kubernetes import client
 from prometheus_api_client import PrometheusConnect
 
 from canary_operator.api.commands import ANNOTATION_COMMAND, ANNOTATION_PAUSED, ANNOTATION_PAUSED_BY
@@ -29,10 +27,7 @@ from tests.integration.test_operator_canary import (
     GOOD,
     NAME,
     _initialized,
-    canary_crds,  # noqa: F401 - a fixture
     example,
-    exporter,  # noqa: F401 - a fixture
-    prometheus_url,  # noqa: F401 - a fixture
     serve_canary,
 )
 from tests.istio_exporter import IstioExporter
@@ -42,20 +37,6 @@ PLUGIN = Path(sys.executable).parent / "kubectl-canary"
 # The lab's kubeconfig user is a client certificate with CN lab-admin: SelfSubjectReview
 # names it so.
 LAB_USER = "lab-admin"
-
-
-@pytest.fixture
-def operator(lab: Lab, namespace: str, prometheus_url: str,  # noqa: F811
-             canary_crds: None, tmp_path: Path) -> Iterator[OperatorProcess]:  # noqa: F811
-    process = OperatorProcess(lab, [namespace], prometheus_url, tmp_path)
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def cluster(lab: Lab, api: client.ApiClient, namespace: str) -> Cluster:
-    return Cluster(lab, api, namespace)
 
 
 def kc(lab: Lab, namespace: str, *args: str, timeout: float = 60
@@ -79,8 +60,8 @@ def status(cluster: Cluster) -> dict[str, Any]:
 
 
 def test_get_shows_the_table_and_the_rich_view_of_a_real_canary(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace, interval="5s"))
     table = kc(cluster.lab, cluster.namespace, "get")
@@ -111,8 +92,8 @@ def test_get_shows_the_table_and_the_rich_view_of_a_real_canary(
 
 
 def test_get_watch_prints_each_change_until_interrupted(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace))
     serve_canary(cluster, exporter, prometheus_url, rps=20)
@@ -160,8 +141,8 @@ def dedupe_text(values: Iterator[str] | list[str]) -> list[str]:
 
 
 def test_status_exits_0_when_the_new_revision_is_promoted(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace, interval="3s"))
     serve_canary(cluster, exporter, prometheus_url, rps=20)
@@ -178,8 +159,8 @@ def test_status_exits_0_when_the_new_revision_is_promoted(
 
 
 def test_status_exits_1_when_the_release_is_rolled_back(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace, threshold=2))
     serve_canary(cluster, exporter, prometheus_url, rps=20, error_rate=0.2)
@@ -194,8 +175,8 @@ def test_status_exits_1_when_the_release_is_rolled_back(
 
 
 def test_status_exits_2_when_the_rollout_outlasts_the_timeout(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace, interval="1m"))
     cluster.set_image(GOOD)
@@ -204,7 +185,7 @@ def test_status_exits_2_when_the_rollout_outlasts_the_timeout(
     assert "timed out waiting for the rollout to end" in slow.stdout
 
 
-def test_status_of_a_missing_canary_exits_3(cluster: Cluster, canary_crds: None  # noqa: F811
+def test_status_of_a_missing_canary_exits_3(cluster: Cluster, canary_crds: None
                                              ) -> None:
     missing = kc(cluster.lab, cluster.namespace, "status", "nope", "--timeout", "2s")
     assert missing.returncode == 3
@@ -215,7 +196,7 @@ def test_status_of_a_missing_canary_exits_3(cluster: Cluster, canary_crds: None 
 
 
 def test_lint_runs_each_query_for_canary_and_primary_against_prometheus(
-    lab: Lab, namespace: str, exporter: IstioExporter, prometheus_url: str,  # noqa: F811
+    lab: Lab, namespace: str, exporter: IstioExporter, prometheus_url: str,
     tmp_path: Path,
 ) -> None:
     exporter.set_behaviour(namespace, NAME, rps=20, error_rate=0.1, latency_ms=40)
@@ -273,7 +254,7 @@ def test_lint_runs_each_query_for_canary_and_primary_against_prometheus(
 
 
 def test_commands_are_annotations_with_the_identity_from_the_api_server(
-    cluster: Cluster, canary_crds: None,  # noqa: F811
+    cluster: Cluster, canary_crds: None,
 ) -> None:
     cluster.apply_canary(example(cluster.namespace))  # no operator: nobody answers
     sent = kc(cluster.lab, cluster.namespace, "promote", NAME, "--full", "--no-wait")
@@ -313,8 +294,8 @@ def progressing_slowly(cluster: Cluster, source: IstioExporter, url: str,
 
 
 def test_promote_takes_the_next_step_without_waiting_for_the_interval(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     before = progressing_slowly(cluster, exporter, prometheus_url)
     started = time.monotonic()
@@ -329,8 +310,8 @@ def test_promote_takes_the_next_step_without_waiting_for_the_interval(
 
 
 def test_promote_full_goes_to_promoting(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     progressing_slowly(cluster, exporter, prometheus_url)
     promoted = kc(cluster.lab, cluster.namespace, "promote", NAME, "--full")
@@ -340,8 +321,8 @@ def test_promote_full_goes_to_promoting(
 
 
 def test_abort_rolls_back_and_a_second_abort_is_ignored(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     progressing_slowly(cluster, exporter, prometheus_url)
     aborted = kc(cluster.lab, cluster.namespace, "abort", NAME)
@@ -354,8 +335,8 @@ def test_abort_rolls_back_and_a_second_abort_is_ignored(
 
 
 def test_retry_runs_the_failed_revision_again_until_it_succeeds(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace, threshold=1))
     serve_canary(cluster, exporter, prometheus_url, rps=20, error_rate=0.5)
@@ -383,8 +364,8 @@ def _canary_success_rate(url: str, cluster: Cluster) -> float:
 
 
 def test_pause_holds_the_weight_and_resume_goes_on(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     _initialized(cluster, exporter, example(cluster.namespace))
     serve_canary(cluster, exporter, prometheus_url, rps=20)

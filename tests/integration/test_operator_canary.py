@@ -14,13 +14,10 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_api_client import PrometheusConnect
 
 from canary_operator.lab import Lab
-from canary_operator.lab.crds import install_crds
 from canary_operator.metrics.builtin import builtin_query
 from tests.canary_cluster import Cluster, WeightSampler, dedupe
-from tests.conftest import StartPrometheus
 from tests.istio_exporter import IstioExporter
 from tests.operator_harness import OperatorProcess
-from tests.paths import REPO
 
 ISSUE_EXAMPLE = """
 apiVersion: flagger.app/v1beta1
@@ -71,35 +68,14 @@ def example(namespace: str, interval: str = "1s", metric_window: str = "10s",
     return canary
 
 
-@pytest.fixture(scope="module")
-def canary_crds(lab: Lab, api: client.ApiClient) -> None:
-    for path in sorted((REPO / "crds").glob("*.yaml")):
-        install_crds(api, path)
-
-
-@pytest.fixture
-def exporter() -> Iterator[IstioExporter]:
-    with IstioExporter.start() as started:
-        yield started
-
-
-@pytest.fixture
-def prometheus_url(prometheus: StartPrometheus, exporter: IstioExporter) -> str:
-    return prometheus([exporter.scrape_job()])
-
-
 @pytest.fixture
 def operator(lab: Lab, namespace: str, prometheus_url: str, canary_crds: None,
              tmp_path: Path) -> Iterator[OperatorProcess]:
+    """This module's operator also watches `prod`, the issue example's namespace."""
     process = OperatorProcess(lab, [namespace, "prod"], prometheus_url, tmp_path)
     process.start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def cluster(lab: Lab, api: client.ApiClient, namespace: str) -> Cluster:
-    return Cluster(lab, api, namespace)
 
 
 def serve_canary(cluster: Cluster, exporter: IstioExporter, prometheus_url: str,

@@ -20,10 +20,7 @@ from tests.canary_cluster import Cluster, Sampler
 from tests.integration.test_operator_canary import (
     GOOD,
     NAME,
-    canary_crds,  # noqa: F401 - a fixture
     example,
-    exporter,  # noqa: F401 - a fixture
-    prometheus_url,  # noqa: F401 - a fixture
     serve_canary,
 )
 from tests.istio_exporter import IstioExporter
@@ -38,8 +35,8 @@ StartOperator = Callable[..., OperatorProcess]
 
 
 @pytest.fixture
-def start_operator(lab: Lab, namespace: str, prometheus_url: str,  # noqa: F811
-                   canary_crds: None, tmp_path: Path) -> Iterator[StartOperator]:  # noqa: F811
+def start_operator(lab: Lab, namespace: str, prometheus_url: str,
+                   canary_crds: None, tmp_path: Path) -> Iterator[StartOperator]:
     """Start the operator on the test's namespace, with extra settings if given."""
     started: list[OperatorProcess] = []
 
@@ -53,11 +50,6 @@ def start_operator(lab: Lab, namespace: str, prometheus_url: str,  # noqa: F811
     yield start
     for process in started:
         process.stop()
-
-
-@pytest.fixture
-def cluster(lab: Lab, api: client.ApiClient, namespace: str) -> Cluster:
-    return Cluster(lab, api, namespace)
 
 
 # -- config tracking -------------------------------------------------------------------
@@ -122,8 +114,8 @@ def new_revision_events(cluster: Cluster) -> list[str]:
 
 
 def test_tracked_configs_get_primary_copies_and_a_configmap_change_is_a_new_revision(
-    cluster: Cluster, exporter: IstioExporter, start_operator: StartOperator,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, start_operator: StartOperator,
+    prometheus_url: str,
 ) -> None:
     start_operator()
     create_configs(cluster)
@@ -183,7 +175,7 @@ def _quiet_ticks(log: str, namespace: str) -> int:
 
 
 def test_without_config_tracking_a_configmap_change_starts_nothing(
-    cluster: Cluster, exporter: IstioExporter, start_operator: StartOperator,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, start_operator: StartOperator,
 ) -> None:
     operator = start_operator(CANARY_OPERATOR_CONFIG_TRACKING="false")
     create_configs(cluster)
@@ -237,8 +229,8 @@ def target_replicas(cluster: Cluster) -> int:
 
 
 def test_the_primary_hpa_follows_the_targets_between_rollouts_and_sizes_the_canary(
-    cluster: Cluster, exporter: IstioExporter, start_operator: StartOperator,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, start_operator: StartOperator,
+    prometheus_url: str,
 ) -> None:
     start_operator()
     create_hpa(cluster, min_replicas=2, max_replicas=4)

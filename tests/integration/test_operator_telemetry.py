@@ -8,12 +8,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -23,29 +21,11 @@ from tests.integration.test_operator_canary import (
     GOOD,
     NAME,
     _initialized,
-    canary_crds,  # noqa: F401 - a fixture
     example,
-    exporter,  # noqa: F401 - a fixture
-    prometheus_url,  # noqa: F401 - a fixture
     serve_canary,
 )
 from tests.istio_exporter import IstioExporter
 from tests.operator_harness import OperatorProcess
-
-
-@pytest.fixture
-def operator(lab: Lab, namespace: str, prometheus_url: str,  # noqa: F811
-             canary_crds: None, tmp_path: Path) -> Iterator[OperatorProcess]:  # noqa: F811
-    process = OperatorProcess(lab, [namespace], prometheus_url, tmp_path)
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def cluster(lab: Lab, api: client.ApiClient, namespace: str) -> Cluster:
-    return Cluster(lab, api, namespace)
-
 
 # -- the operator's /metrics -------------------------------------------------------------
 
@@ -71,8 +51,8 @@ def value(samples: list[Sample], sample: str, /, **labels: str) -> float | None:
 
 
 def test_flaggers_metrics_follow_a_promotion(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     ns = cluster.namespace
     _initialized(cluster, exporter, example(ns))
@@ -144,8 +124,8 @@ def test_flaggers_metrics_follow_a_promotion(
 
 
 def test_a_rollback_counts_a_failure(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str,
 ) -> None:
     ns = cluster.namespace
     _initialized(cluster, exporter, example(ns, threshold=2))
@@ -181,8 +161,8 @@ def loadtester(lab: Lab) -> Iterator[str]:
 
 
 def test_a_manual_promotion_gate_holds_until_opened_on_the_loadtester(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str, loadtester: str,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str, loadtester: str,
 ) -> None:
     canary = example(cluster.namespace)
     canary["spec"]["analysis"]["webhooks"] = [
@@ -250,8 +230,8 @@ def load_target() -> Iterator[LoadTarget]:
 
 
 def test_a_rollout_hook_runs_hey_on_the_loadtester_during_the_analysis(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str, loadtester: str, load_target: LoadTarget,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str, loadtester: str, load_target: LoadTarget,
 ) -> None:
     canary = example(cluster.namespace)
     canary["spec"]["analysis"]["webhooks"] = [

@@ -4,23 +4,17 @@ and chat services played by a local HTTP server the test controls."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
-from canary_operator.lab import Lab
 from tests.canary_cluster import Cluster
 from tests.hook_server import HookServer
 from tests.integration.test_operator_canary import (
     GOOD,
     NAME,
     _initialized,
-    canary_crds,  # noqa: F401 - a fixture
     example,
-    exporter,  # noqa: F401 - a fixture
-    prometheus_url,  # noqa: F401 - a fixture
     serve_canary,
 )
 from tests.istio_exporter import IstioExporter
@@ -35,20 +29,6 @@ def hooks() -> Iterator[HookServer]:
         yield server
 
 
-@pytest.fixture
-def operator(lab: Lab, namespace: str, prometheus_url: str,  # noqa: F811
-             canary_crds: None, tmp_path: Path) -> Iterator[OperatorProcess]:  # noqa: F811
-    process = OperatorProcess(lab, [namespace], prometheus_url, tmp_path)
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def cluster(lab: Lab, api: client.ApiClient, namespace: str) -> Cluster:
-    return Cluster(lab, api, namespace)
-
-
 def with_hooks(canary: dict[str, Any], hooks: HookServer, *kinds: str) -> dict[str, Any]:
     """The Canary with one webhook per type, each at `/<type>` of the test's server."""
     canary["spec"]["analysis"]["webhooks"] = [
@@ -60,8 +40,8 @@ def with_hooks(canary: dict[str, Any], hooks: HookServer, *kinds: str) -> dict[s
 
 
 def test_hooks_get_flaggers_payload_and_a_closed_rollout_gate_waits(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str, hooks: HookServer,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str, hooks: HookServer,
 ) -> None:
     canary = with_hooks(example(cluster.namespace), hooks, "confirm-rollout", "pre-rollout",
                         "rollout", "confirm-promotion", "post-rollout", "event")
@@ -104,8 +84,8 @@ def test_hooks_get_flaggers_payload_and_a_closed_rollout_gate_waits(
 
 
 def test_a_closed_promotion_gate_holds_at_max_weight_until_it_opens(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str, hooks: HookServer,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str, hooks: HookServer,
 ) -> None:
     canary = with_hooks(example(cluster.namespace), hooks, "confirm-promotion")
     hooks.answer("/confirm-promotion", 403)
@@ -129,8 +109,8 @@ def test_a_closed_promotion_gate_holds_at_max_weight_until_it_opens(
 
 
 def test_a_closed_traffic_gate_waits_before_the_first_step_and_runs_pre_rollout_once(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str, hooks: HookServer,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str, hooks: HookServer,
 ) -> None:
     canary = with_hooks(example(cluster.namespace), hooks, "confirm-traffic-increase",
                         "pre-rollout")
@@ -154,8 +134,8 @@ def test_a_closed_traffic_gate_waits_before_the_first_step_and_runs_pre_rollout_
 
 
 def test_a_rollback_hook_rolls_back_and_alerts_carry_the_failing_numbers(
-    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,  # noqa: F811
-    prometheus_url: str, hooks: HookServer,  # noqa: F811
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess,
+    prometheus_url: str, hooks: HookServer,
 ) -> None:
     provider = {
         "apiVersion": "flagger.app/v1beta1", "kind": "AlertProvider",

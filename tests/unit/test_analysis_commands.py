@@ -115,7 +115,12 @@ def test_pause_holds_the_weight_and_resume_continues() -> None:
     assert cluster.state.reason == "Paused"
     assert messages([first]) == ["Paused podinfo.test by grace"]
     assert messages(later) == []
-    cluster.paused_by = None
+    cluster.paused_by, cluster.resumed_by = None, "heidi"
+    resumed = cluster.tick()
+    assert messages([resumed])[0] == "Resumed podinfo.test by heidi"
+    assert cluster.state.reason != "Paused"
+    assert cluster.state.canary_weight == 30  # the step was overdue: taken at once
+    assert not any("Resumed" in m for m in messages([cluster.tick()]))
     cluster.run_until(in_phase(Phase.SUCCEEDED))
 
 

@@ -144,6 +144,7 @@ class Cluster:
     autoscaler_min_replicas: int | None = None
     command: Command | None = None
     paused_by: str | None = None
+    resumed_by: str | None = None
     min_interval_seconds: float = 10.0
     decisions: list[Decision] = field(default_factory=list)
     queried: list[bool] = field(default_factory=list)
@@ -161,7 +162,7 @@ class Cluster:
             weights=self.weights, primary_replicas=self.primary_replicas,
             mirrored=self.mirrored, tracked_configs=self.tracked_configs,
             autoscaler_min_replicas=self.autoscaler_min_replicas,
-            command=self.command, paused_by=self.paused_by,
+            command=self.command, paused_by=self.paused_by, resumed_by=self.resumed_by,
         )
 
     def complete(self, seen: Observation) -> tuple[Observation, list[HookCall]]:

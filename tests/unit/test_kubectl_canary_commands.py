@@ -12,6 +12,7 @@ from canary_operator.api.commands import (
     ANNOTATION_COMMAND,
     ANNOTATION_PAUSED,
     ANNOTATION_PAUSED_BY,
+    ANNOTATION_RESUMED_BY,
     CanaryCommand,
 )
 from canary_operator.cli.canary_commands import (
@@ -50,7 +51,8 @@ def test_what_is_written_parses_back() -> None:
 def test_pause_and_resume() -> None:
     assert pause_annotations("alice") == {ANNOTATION_PAUSED: "true",
                                           ANNOTATION_PAUSED_BY: "alice"}
-    assert resume_annotations() == {ANNOTATION_PAUSED: None, ANNOTATION_PAUSED_BY: None}
+    assert resume_annotations("bob") == {ANNOTATION_PAUSED: None, ANNOTATION_PAUSED_BY: None,
+                                         ANNOTATION_RESUMED_BY: "bob"}
 
 
 @pytest.mark.parametrize("text", [None, "", "   "])

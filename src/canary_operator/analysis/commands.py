@@ -15,7 +15,12 @@ from canary_operator.analysis.decision import Decision
 from canary_operator.analysis.lifecycle import idle
 from canary_operator.analysis.observation import Command
 from canary_operator.analysis.phases import ANALYSING
-from canary_operator.analysis.progress import current_weight, first_step, step_after_checks
+from canary_operator.analysis.progress import (
+    ChecksDue,
+    current_weight,
+    first_step,
+    step_after_checks,
+)
 from canary_operator.analysis.promotion import skip_analysis, start_promotion
 from canary_operator.analysis.reasons import Reason
 from canary_operator.analysis.rollback import rollback
@@ -65,6 +70,14 @@ def paused(tick: Tick) -> Decision:
     first = tick.status.reason != Reason.PAUSED.value
     return tick.record(tick.status, why, Reason.PAUSED,
                        events=(events.normal(f"Paused {tick.canary} by {who}"),) if first else ())
+
+
+def resumed(tick: Tick, plan: Decision | ChecksDue) -> Decision | ChecksDue:
+    """The first tick after `resume`: whatever the tick decides anyway (on a status no
+    longer marked Paused), with an event naming who resumed."""
+    who = tick.seen.resumed_by or "an unknown user"
+    event = events.normal(f"Resumed {tick.canary} by {who}")
+    return dataclasses.replace(plan, events=(event, *plan.events))
 
 
 def _gates_open(tick: Tick) -> Tick:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from canary_operator.analysis import events
-from canary_operator.analysis.commands import carry_out, paused, pending_command
+from canary_operator.analysis.commands import carry_out, paused, pending_command, resumed
 from canary_operator.analysis.decision import Decision, InitializeTargets
 from canary_operator.analysis.gates import HookCall, HooksNeeded
 from canary_operator.analysis.lifecycle import idle, initialize, target_missing
@@ -20,6 +20,7 @@ from canary_operator.analysis.observation import Observation
 from canary_operator.analysis.phases import ANALYSING, IDLE, INITIALIZING, PROMOTING
 from canary_operator.analysis.progress import ChecksDue, analyse, judge
 from canary_operator.analysis.promotion import finish
+from canary_operator.analysis.reasons import Reason
 from canary_operator.analysis.tick import Tick
 from canary_operator.api.canary import CanarySpec
 from canary_operator.api.status import CanaryStatus
@@ -63,8 +64,10 @@ def pending_hooks(spec: CanarySpec, status: CanaryStatus | None,
 
 def _decide(tick: Tick) -> Decision:
     plan = _plan(tick)
-    decision = judge(plan.tick, tick.seen.metrics) if isinstance(plan, ChecksDue) else plan
-    return _with_repair(tick, decision)
+    if not isinstance(plan, ChecksDue):
+        return _with_repair(tick, plan)
+    judged = judge(plan.tick, tick.seen.metrics)
+    return _with_repair(tick, dataclasses.replace(judged, events=(*plan.events, *judged.events)))
 
 
 def _plan(tick: Tick) -> Decision | ChecksDue:
@@ -83,6 +86,8 @@ def _plan(tick: Tick) -> Decision | ChecksDue:
         return carry_out(tick, command)
     if seen.paused_by is not None:
         return paused(tick)
+    if tick.status.reason == Reason.PAUSED.value:
+        return resumed(tick, _plan(_unpaused(tick)))
     if phase in IDLE:
         return idle(tick)
     if phase in ANALYSING:
@@ -103,6 +108,13 @@ def _with_repair(tick: Tick, decision: Decision) -> Decision:
         decision, actions=(InitializeTargets(with_routing=True), *decision.actions),
         reason=f"{decision.reason}; recreating {' and '.join(gone)}",
     )
+
+
+def _unpaused(tick: Tick) -> Tick:
+    """The tick on a status no longer marked Paused (written even if nothing else moves)."""
+    who = tick.seen.resumed_by or "an unknown user"
+    return dataclasses.replace(tick, status=tick.status.model_copy(
+        update={"reason": None, "message": f"resumed by {who}"}))
 
 
 _RUNNING = IDLE | ANALYSING | PROMOTING

@@ -85,5 +85,6 @@ class Observation:
     # paused). Handled commands are recognised by `status.lastCommand.id`.
     command: Command | None = None
     paused_by: str | None = None
+    resumed_by: str | None = None  # who resumed it last, for the event
     # How many metric checks `status.history` keeps.
     history_limit: int = 20

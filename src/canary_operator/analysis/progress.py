@@ -35,9 +35,11 @@ from canary_operator.api.status import CanaryStatus, Phase
 
 @dataclass(frozen=True)
 class ChecksDue:
-    """The tick has reached the metric checks; `judge` finishes it with the results."""
+    """The tick has reached the metric checks; `judge` finishes it with the results
+    (and `events` before its own)."""
 
     tick: Tick
+    events: tuple[Event, ...] = ()
 
 
 def analyse(tick: Tick) -> Decision | ChecksDue:

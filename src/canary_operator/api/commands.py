@@ -3,7 +3,8 @@
 - `canary-operator.dev/command`: one command, JSON `{"action", "id", "user", "time"}`,
   carried out once per id; the operator answers in `status.lastCommand` with the same id.
 - `canary-operator.dev/paused` = "true" and `canary-operator.dev/paused-by` = who: nothing
-  moves until both are removed (`kubectl canary resume`).
+  moves until both are removed (`kubectl canary resume`, which leaves
+  `canary-operator.dev/resumed-by` = who, for the event).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 ANNOTATION_COMMAND = "canary-operator.dev/command"
 ANNOTATION_PAUSED = "canary-operator.dev/paused"
 ANNOTATION_PAUSED_BY = "canary-operator.dev/paused-by"
+ANNOTATION_RESUMED_BY = "canary-operator.dev/resumed-by"
 
 Action = Literal["promote", "promote-full", "abort", "retry"]
 ACTIONS: tuple[str, ...] = get_args(Action)

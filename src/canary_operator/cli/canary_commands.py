@@ -18,6 +18,7 @@ from canary_operator.api.commands import (
     ANNOTATION_COMMAND,
     ANNOTATION_PAUSED,
     ANNOTATION_PAUSED_BY,
+    ANNOTATION_RESUMED_BY,
     Action,
     CanaryCommand,
 )
@@ -46,9 +47,9 @@ def pause_annotations(user: str) -> dict[str, str | None]:
     return {ANNOTATION_PAUSED: "true", ANNOTATION_PAUSED_BY: user}
 
 
-def resume_annotations() -> dict[str, str | None]:
-    """Removes both pause annotations (null in a merge patch)."""
-    return {ANNOTATION_PAUSED: None, ANNOTATION_PAUSED_BY: None}
+def resume_annotations(user: str) -> dict[str, str | None]:
+    """Removes both pause annotations (null in a merge patch) and says who resumed."""
+    return {ANNOTATION_PAUSED: None, ANNOTATION_PAUSED_BY: None, ANNOTATION_RESUMED_BY: user}
 
 
 @dataclass(frozen=True)

@@ -314,11 +314,11 @@ def _status(connection: Connection, namespace: str, name: str, timeout: float) -
 
 
 def _pause(connection: Connection, namespace: str, name: str, *, resume: bool) -> int:
-    if resume:
-        patch_annotations(connection.api, namespace, name, resume_annotations())
-        print(f"resumed {namespace}/{name}: the analysis goes on at the operator's next tick")
-        return 0
     user = whoami(connection)
+    if resume:
+        patch_annotations(connection.api, namespace, name, resume_annotations(user))
+        print(f"resumed {namespace}/{name} by {user}: the analysis goes on at once")
+        return 0
     patch_annotations(connection.api, namespace, name, pause_annotations(user))
     print(f"paused {namespace}/{name} by {user}: nothing moves until "
           f"`kubectl canary resume {name}`")

@@ -29,6 +29,7 @@ from canary_operator.api.commands import (
     ANNOTATION_COMMAND,
     ANNOTATION_PAUSED,
     ANNOTATION_PAUSED_BY,
+    ANNOTATION_RESUMED_BY,
     CanaryCommand,
 )
 from canary_operator.api.support import format_validation_error, unsupported_fields
@@ -119,7 +120,8 @@ class CanaryController:
             parsed = None
         command = (Command(parsed.action, parsed.id, parsed.user)
                    if parsed is not None else None)
-        return {"command": command, "paused_by": paused_by}
+        return {"command": command, "paused_by": paused_by,
+                "resumed_by": annotations.get(ANNOTATION_RESUMED_BY)}
 
     # -- waking for commands -------------------------------------------------------------
 

@@ -274,6 +274,7 @@ def test_a_closed_promotion_gate_waits_at_max_weight_and_keeps_checking() -> Non
     decision = cluster.tick()
     assert decision.status.phase is Phase.PROMOTING
     assert messages([decision]) == [
+        "Confirm-promotion check promote passed",
         "Copying podinfo.test template spec to podinfo-primary.test"]
     cluster.run_until(in_phase(Phase.SUCCEEDED))
     assert cluster.primary_hash == "v2"

@@ -6,6 +6,7 @@ from canary_operator.analysis import events
 from canary_operator.analysis.affinity import with_affinity
 from canary_operator.analysis.decision import (
     Decision,
+    Event,
     PromoteTemplate,
     ScaleTargetToZero,
     SetWeights,
@@ -25,10 +26,13 @@ def start_promotion(tick: Tick, status: CanaryStatus, weight: int, passed: str, 
                     confirmed: bool = False) -> Decision:
     """The analysis is done (maxWeight reached, or the iterations): once the
     confirm-promotion hooks agree, copy the target's template to the primary."""
+    approved: list[Event] = []
     if not confirmed:
         waiting = promotion_refused(tick, status, passed)
         if waiting is not None:
             return waiting
+        approved = [events.hook_passed("confirm-promotion", hook.name) for hook in
+                    tick.hooks(WebhookType.CONFIRM_PROMOTION, Phase.PROGRESSING)]
     promoting = tick.enter(Phase.PROMOTING, status.model_copy(update={"canary_weight": weight}))
     iterations = tick.analysis.iterations if tick.analysis else None
     done = (f"{iterations} iterations done" if iterations
@@ -36,7 +40,7 @@ def start_promotion(tick: Tick, status: CanaryStatus, weight: int, passed: str, 
     return tick.record(
         promoting, f"{passed}; {done}: promoting {tick.target} to {tick.primary}",
         Reason.PROMOTING, actions=(PromoteTemplate(),),
-        events=(events.copying_template(tick.target, tick.primary),), step=True,
+        events=(*approved, events.copying_template(tick.target, tick.primary)), step=True,
     )
 
 

@@ -61,3 +61,12 @@ prometheus:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks against Flagger v1.44.0 (built once into the lab cache): API economy, time to
+# decision and scale; writes bench/results/report.md and plots. Long (tens of minutes):
+# not part of `make test`. REPEAT=n repetitions; BENCH_ARGS for more (python -m bench -h).
+.PHONY: bench
+REPEAT ?= 3
+bench: prometheus toolchain $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench --repeat $(REPEAT) --profile-n 500 $(if $(DATA),--data-dir $(DATA)) $(BENCH_ARGS)

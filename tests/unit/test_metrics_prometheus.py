@@ -250,3 +250,24 @@ async def test_aclose_leaves_a_client_passed_in_open_and_closes_its_own() -> Non
 )
 def test_compact_query(promql: str, sent: str) -> None:
     assert compact_query(promql) == sent
+
+
+async def test_queries_queue_for_a_connection_before_their_timeout_starts() -> None:
+    in_flight = peak = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.1)
+        in_flight -= 1
+        return answer("vector", [{"metric": {}, "value": [0, "1"]}])
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(slow))
+    prometheus = PrometheusProvider("http://prometheus:9090", timeout=0.3, client=client,
+                                    max_in_flight=2)
+    # 10 queries, 2 at a time: 0.5 s in all, longer than one query's timeout.
+    results = await asyncio.gather(*(prometheus.query("up") for _ in range(10)))
+    assert [result.error for result in results] == [None] * 10
+    assert peak == 2
+    await client.aclose()

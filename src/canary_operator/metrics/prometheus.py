@@ -28,6 +28,8 @@ DEFAULT_TIMEOUT_SECONDS = 5.0
 ONLINE_QUERY = "vector(1)"
 _SHOWN_BODY_CHARS = 300
 _USERINFO = re.compile(r"//[^/@]*@")
+# Queries sent to one Prometheus at once; the rest queue, untimed, in the operator.
+DEFAULT_MAX_IN_FLIGHT = 16
 
 
 class PrometheusProvider:
@@ -39,6 +41,7 @@ class PrometheusProvider:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         client: httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
@@ -47,11 +50,21 @@ class PrometheusProvider:
         self._headers = dict(headers or {})
         # A client the caller passes stays the caller's to close.
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(follow_redirects=True)
+        self._client = client if client is not None else httpx.AsyncClient(
+            follow_redirects=True, limits=httpx.Limits(max_connections=max_in_flight))
+        # Queries wait their turn here, before their timeout starts: with hundreds of
+        # Canaries checking in the same second, a query's time waiting for a connection
+        # must not count as Prometheus being slow (and httpx's pool scan grows with the
+        # queue in front of it).
+        self._in_flight = asyncio.Semaphore(max_in_flight)
 
     async def query(self, promql: str) -> QueryResult:
         """Run `promql` as an instant query; `QueryResult.query` is the text as sent."""
         sent = compact_query(promql)
+        async with self._in_flight:
+            return await self._query(sent)
+
+    async def _query(self, sent: str) -> QueryResult:
         try:
             async with asyncio.timeout(self.timeout):
                 response = await self._client.get(

@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from canary_operator.lab import Lab
 from canary_operator.lab.crds import install_crds
+from tests.operator_harness import OperatorProcess
 from tests.paths import REPO, shared_testdata
 
 
@@ -89,3 +90,14 @@ def canary_crds(lab: Lab, api: client.ApiClient) -> None:
     """Our CRDs (crds/), installed once per session."""
     for path in sorted((REPO / "crds").glob("*.yaml")):
         install_crds(api, path)
+
+
+@pytest.fixture
+def operator(lab: Lab, namespace: str, prometheus_url: str, canary_crds: None,
+             tmp_path: Path) -> Iterator[OperatorProcess]:
+    """The operator as a process watching the test's namespace; `prometheus_url` comes
+    from the integration or end-to-end conftest (a fake exporter or the simulator)."""
+    process = OperatorProcess(lab, [namespace], prometheus_url, tmp_path)
+    process.start()
+    yield process
+    process.stop()

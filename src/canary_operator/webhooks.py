@@ -52,8 +52,7 @@ def payload(canary: Canary, hook: CanaryWebhook, phase: str, status: CanaryStatu
 
 
 def hooks_of(canary: Canary, kind: WebhookType) -> list[CanaryWebhook]:
-    hooks = canary.spec.analysis.webhooks if canary.spec.analysis else None
-    return [hook for hook in hooks or [] if hook.kind is kind]
+    return canary.spec.analysis.webhooks_of(kind) if canary.spec.analysis else []
 
 
 class WebhookCaller:

@@ -4,8 +4,7 @@ and hey load that a local server counts."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from canary_operator.lab import Lab
+from canary_operator.lab.processes import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +77,6 @@ def payload(name: str, metadata: dict[str, str] | None = None) -> dict[str, obje
             "metadata": metadata or {}}
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(0.05)
-
-
 def tasks_done(url: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=5).text
     return sum(sample.value for family in text_string_to_metric_families(text)
@@ -134,7 +127,7 @@ def test_hey_sends_about_rate_times_workers_times_duration_once(
     again = httpx.post(loadtester + "/", json=payload("hey", {"cmd": command}), timeout=5)
     assert (again.status_code, again.text.startswith("already running")) == (202, True)
 
-    wait_until(lambda: tasks_done(loadtester) > before, "the hey task to end", seconds + 30)
+    wait_for(lambda: tasks_done(loadtester) > before, "the hey task to end", seconds + 30)
     expected = rate * workers * seconds
     received = target.count()
     assert 0.8 * expected <= received <= expected, (received, expected)

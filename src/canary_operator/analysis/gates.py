@@ -30,8 +30,7 @@ class HooksNeeded(Exception):
 
 
 def hooks_of(spec: CanarySpec, kind: WebhookType) -> list[CanaryWebhook]:
-    hooks = spec.analysis.webhooks if spec.analysis else None
-    return [hook for hook in hooks or [] if hook.kind is kind]
+    return spec.analysis.webhooks_of(kind) if spec.analysis else []
 
 
 def hook_results(spec: CanarySpec, seen: Observation, kind: WebhookType,

@@ -325,6 +325,10 @@ class Analysis(ApiModel):
     def interval_seconds(self) -> float:
         return parse_duration(self.interval)
 
+    def webhooks_of(self, kind: WebhookType) -> list[CanaryWebhook]:
+        """The webhooks of one type, in the spec's order."""
+        return [hook for hook in self.webhooks or [] if hook.kind is kind]
+
     @property
     def effective_threshold(self) -> int:
         """Failed checks tolerated before rollback; Flagger treats <= 0 as 1."""

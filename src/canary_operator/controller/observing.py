@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
 from typing import Any
 
 from kubernetes.aio import client as aio_client
@@ -158,7 +157,3 @@ async def complete(canary: Canary, status: CanaryStatus, seen: Observation, view
         seen = dataclasses.replace(seen, hooks={**seen.hooks, call.type: results})
     return seen
 
-
-def hook_texts(results: Mapping[WebhookType, tuple[HookResult, ...]]) -> list[str]:
-    return [f"{kind.value} {result.name}: {'ok' if result.ok else result.message}"
-            for kind, answers in results.items() for result in answers]

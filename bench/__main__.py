@@ -53,6 +53,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated numbers of Canaries (e.g. 100,500,1000,2000)")
     parser.add_argument("--interval", type=float, default=10.0,
                         help="analysis interval in seconds (Flagger's floor is 10)")
+    parser.add_argument("--lean-repeat", type=int, default=None,
+                        help="API economy runs of ours with STEP_EVENTS=false (default: "
+                             "--repeat; 0 for none)")
     parser.add_argument("--metric-window", default="30s")
     parser.add_argument("--profile-n", type=int, default=0,
                         help="py-spy our operator during the scale run with this N")
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     spec = Spec(interval_seconds=args.interval, metric_window=args.metric_window)
     work = args.work_dir or Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"api": [], "decision": [], "scale": [], "meta": {
+    results: dict[str, Any] = {"api": [], "api_lean": [], "decision": [], "scale": [], "meta": {
         "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}",
         "repeat": args.repeat,
@@ -98,6 +101,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if "decision" in scenarios:
                         results["decision"].append(decision_time.run(bench, spec))
                         save(args.out, results)
+                lean = args.repeat if args.lean_repeat is None else args.lean_repeat
+                if operator == "ours" and "api" in scenarios and lean:
+                    # The same lab and baseline, without the routine Event of each step.
+                    bench.operator_env = {"CANARY_OPERATOR_STEP_EVENTS": "false"}
+                    for repetition in range(lean):
+                        say(f"ours, STEP_EVENTS=false: repetition {repetition + 1}/{lean}")
+                        figures = api_economy.run(bench, spec, baseline, args.baseline_seconds)
+                        figures.pop("baseline")
+                        results.setdefault("api_lean", []).append(figures)
+                        save(args.out, results)
+                    bench.operator_env = {}
     if "scale" in scenarios:
         repeat = args.scale_repeat or args.repeat
         for n in (int(v) for v in args.scale_n.split(",") if v):
@@ -121,10 +135,11 @@ def save(out: Path, results: dict[str, Any]) -> None:
 
 def merge(paths: list[Path]) -> dict[str, Any]:
     """Results of runs made apart (e.g. one per operator) as one."""
-    merged: dict[str, Any] = {"api": [], "decision": [], "scale": [], "meta": {}}
+    merged: dict[str, Any] = {"api": [], "api_lean": [], "decision": [], "scale": [],
+                              "meta": {}}
     for path in paths:
         part = json.loads(path.read_text())
-        for key in ("api", "decision", "scale"):
+        for key in ("api", "api_lean", "decision", "scale"):
             merged[key] += part.get(key, [])
         merged["meta"] = merged["meta"] or part.get("meta", {})
     merged["meta"]["notes"] = list(NOTES)

@@ -104,6 +104,7 @@ class BenchLab:
         self.apiserver: ApiServerMetrics | None = None
         self.operator: RunningOperator | None = None
         self.kubeconfig: Path | None = None  # the operator's: its ServiceAccount's token
+        self.operator_env: dict[str, str] = {}  # extra settings for ours (CANARY_OPERATOR_*)
         self._api: client.ApiClient | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -317,6 +318,7 @@ class BenchLab:
                 "CANARY_OPERATOR_MIN_INTERVAL_SECONDS": str(min_interval),
                 "CANARY_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
                 "CANARY_OPERATOR_METRICS_ADDRESS": f"127.0.0.1:{port}",
+                **self.operator_env,
             })
             record = lab.spawn("canary-operator", (
                 sys.executable, "-m", "canary_operator.cli.main", "run"), env=env)

@@ -77,7 +77,8 @@ def _get(*path: str) -> Getter:
     return get
 
 
-def api_section(runs: Sequence[dict[str, Any]]) -> list[str]:
+def api_section(runs: Sequence[dict[str, Any]],
+                lean: Sequence[dict[str, Any]] = ()) -> list[str]:
     lines = ["## API economy: one Canary, full promotion, requests per analysis step", "",
              "| per analysis step | ours | Flagger | Flagger ÷ ours |", "|---|---|---|---|"]
     rows = [
@@ -91,6 +92,11 @@ def api_section(runs: Sequence[dict[str, Any]]) -> list[str]:
     ]
     for name, get in rows:
         lines.append(_row(name, runs, get)[0])
+    if lean:
+        for name, get in rows[:2]:
+            values = _values(lean, "ours", get)
+            lines.append(f"| {name.replace('operator', 'ours with STEP_EVENTS=false', 1)} | "
+                         f"{cell(values)} | | |")
     keys = sorted({k for r in runs for k in r.get("step_exact_by_request", {})})
     if keys:
         lines += ["", "Per analysis step, by verb and resource (operator's own requests):", "",
@@ -168,9 +174,13 @@ def targets_section(results: Results) -> list[str]:
     ours = _values(api, "ours", _get("step_exact", "requests"))
     theirs = _values(api, "flagger", _get("step_exact", "requests"))
     ratio = spread(ratios(ours, theirs))[0]
+    lean = spread(_values(results.get("api_lean", []), "ours", _get("step_exact", "writes")))[0]
     lines.append(f"- ≤ {TARGET_WRITES_PER_STEP} API writes per step: "
                  f"{verdict(None if math.isnan(writes) else writes <= TARGET_WRITES_PER_STEP)}"
-                 f" ({writes:.2f})")
+                 f" ({writes:.2f} with Flagger's Event per step"
+                 + ("" if math.isnan(lean) else
+                    f"; {verdict(lean <= TARGET_WRITES_PER_STEP)} with STEP_EVENTS=false, "
+                    f"{lean:.2f}") + ")")
     lines.append(f"- 0 API reads per step: "
                  f"{verdict(None if math.isnan(reads) else reads <= TARGET_READS_PER_STEP)}"
                  f" ({reads:.2f})")
@@ -200,7 +210,7 @@ def markdown(results: Results) -> str:
              "(min-max). Ratios pair the i-th run of each operator. Each operator runs on "
              "a lab of its own with the same spec and the same simulated traffic.", ""]
     if results.get("api"):
-        lines += [*api_section(results["api"]), ""]
+        lines += [*api_section(results["api"], results.get("api_lean", [])), ""]
     if results.get("api") or results.get("decision"):
         lines += [*decision_section(results.get("api", []), results.get("decision", []),
                                     spec), ""]

@@ -32,6 +32,10 @@ class OperatorSettings(BaseSettings):
     config_tracking: bool = True
     # How many metric checks `status.history` keeps (kubectl canary shows them).
     history_limit: int = Field(default=20, ge=0, le=200)
+    # Post the routine "Advance ... weight N" Event of every step, as Flagger does. Off,
+    # a step costs two API writes (route and status) instead of three; the step still
+    # shows in the status, its history and the operator's metrics.
+    step_events: bool = True
     # Where the operator's own metrics are served (Flagger's names); empty: not served.
     # The chart listens on all addresses (0.0.0.0:8081) for its ServiceMonitor.
     metrics_address: str = "127.0.0.1:8081"

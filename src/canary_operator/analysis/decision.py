@@ -68,10 +68,13 @@ class RunHooks:
 
 @dataclass(frozen=True)
 class Event:
-    """A Kubernetes Event on the Canary, reason `Synced`, with Flagger's texts."""
+    """A Kubernetes Event on the Canary, reason `Synced`, with Flagger's texts. `step`
+    marks the one routine event of each analysis step ("Advance ... weight 20"), which the
+    operator can leave out of the API (STEP_EVENTS=false) to save a write per step."""
 
     type: Literal["Normal", "Warning"]
     message: str
+    step: bool = False
 
 
 @dataclass(frozen=True)

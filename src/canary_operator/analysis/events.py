@@ -38,11 +38,11 @@ def analysis_started(target: str) -> Event:
 
 
 def canary_weight_advanced(canary: str, weight: int) -> Event:
-    return normal(f"Advance {canary} canary weight {weight}")
+    return Event("Normal", f"Advance {canary} canary weight {weight}", step=True)
 
 
 def primary_weight_advanced(canary: str, weight: int) -> Event:
-    return normal(f"Advance {canary} primary weight {weight}")
+    return Event("Normal", f"Advance {canary} primary weight {weight}", step=True)
 
 
 def copying_template(target: str, primary: str) -> Event:
@@ -82,7 +82,7 @@ def primary_not_ready_text(primary: str, message: str) -> str:
 
 
 def iteration_advanced(canary: str, iteration: int, iterations: int) -> Event:
-    return normal(f"Advance {canary} canary iteration {iteration}/{iterations}")
+    return Event("Normal", f"Advance {canary} canary iteration {iteration}/{iterations}", step=True)
 
 
 STOP_MIRRORING = "Stop traffic mirroring and route all traffic to canary"

@@ -86,7 +86,8 @@ class CanaryController:
         self.measurer = Measurer(settings.prometheus_url, settings.query_timeout_seconds)
         self.actor = Actor(api, self.router, settings, self.hooks, post_event)
         self.notifier = Notifier(api, post_event, self.hooks,
-                                 AlertSender(timeout=settings.query_timeout_seconds), clock)
+                                 AlertSender(timeout=settings.query_timeout_seconds), clock,
+                                 step_events=settings.step_events)
         # The status each Canary was last given, by uid: the watch may deliver our own
         # write after the next tick has begun, and deciding on a stale status would repeat
         # a step. After a restart this is empty and the API's status is the truth.

@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 class Notifier:
     def __init__(self, api: aio_client.ApiClient, post_event: EventPoster,
                  hooks: WebhookCaller, sender: AlertSender,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], step_events: bool = True) -> None:
         self.api = api
+        self.step_events = step_events
         self.post_event = post_event
         self.hooks = hooks
         self.sender = sender
@@ -54,7 +55,8 @@ class Notifier:
     def publish(self, body: JsonDict, canary: Canary, view: ClusterView,
                 decision: Decision) -> None:
         for event in decision.events:
-            self.post_event(body, event)
+            if self.step_events or not event.step:
+                self.post_event(body, event)
         if decision.events and hooks_of(canary, WebhookType.EVENT):
             self._spawn(self._send_events(body, canary, decision.status, decision.events))
         for alert in decision.alerts:

@@ -2,6 +2,9 @@
 of its own (so its API requests are counted apart), the mesh simulator with Prometheus
 scraping it, watches on weights and phases, and the operator as a process we sample.
 
+The simulator runs as a process of its own: in this one it would share the interpreter
+lock with the watches, and at hundreds of Canaries delay the arrival times they stamp.
+
     with BenchLab("ours", work_dir, data_dir) as bench:
         namespace = bench.namespace("api-1")
         operator = bench.start_operator([namespace], min_interval=10)
@@ -33,9 +36,10 @@ from bench.watching import Watches
 from canary_operator.lab import Lab
 from canary_operator.lab.crds import apply_crds, established, install_crds, load_crds
 from canary_operator.lab.kubeconfig import write_kubeconfig
-from canary_operator.lab.meshsim import MeshSimulator
+from canary_operator.lab.meshsim.labels import REPORTER_DESTINATION
 from canary_operator.lab.pki import Pki
 from canary_operator.lab.processes import ProcessRecord, free_port, is_running
+from canary_operator.lab.prometheus import static_job
 
 Operator = Literal["ours", "flagger"]
 OPERATORS: tuple[Operator, ...] = ("ours", "flagger")
@@ -98,7 +102,6 @@ class BenchLab:
         self.data_dir = data_dir if data_dir is not None else default_data_dir()
         self.rps, self.nodes, self.scrape_interval = rps, nodes, scrape_interval
         self.lab: Lab | None = None
-        self.meshsim: MeshSimulator | None = None
         self.prometheus_url = ""
         self.watches: Watches | None = None
         self.apiserver: ApiServerMetrics | None = None
@@ -129,11 +132,8 @@ class BenchLab:
         self._install_crds()
         self.kubeconfig = self._identity()
         install_flow_schemas(self.api, IDENTITY, IDENTITY_NAMESPACE)
-        self.meshsim = MeshSimulator(self.lab.state.kubeconfig, rps=self.rps,
-                                     reporters=("destination",))
-        self.meshsim.start()
-        job = {**self.meshsim.scrape_job(), "scrape_interval": self.scrape_interval,
-               "scrape_timeout": self.scrape_interval}
+        job = {**static_job("meshsim", [self._start_meshsim()]),
+               "scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_interval}
         self.prometheus_url = self.lab.start_prometheus([job])
         self.watches = Watches(self.lab).start()
         self.apiserver = ApiServerMetrics(self.lab)
@@ -144,8 +144,7 @@ class BenchLab:
         if self.operator is not None:
             self.stop_operator()
         closers = [self.watches.stop if self.watches else None,
-                   self.apiserver.close if self.apiserver else None,
-                   self.meshsim.stop if self.meshsim else None]
+                   self.apiserver.close if self.apiserver else None]
         for close in closers:
             if close is not None:
                 try:
@@ -155,6 +154,25 @@ class BenchLab:
         if self.lab is not None:
             self.lab.down()
             self.lab = None
+
+    def _start_meshsim(self) -> str:
+        """The simulator (destination reporters only: half the series, the same queries)
+        as a lab process; its scrape address."""
+        lab = self.the_lab()
+        address = f"127.0.0.1:{free_port()}"
+        lab.spawn("meshsim", (
+            sys.executable, "-m", "canary_operator.cli.main", "lab", "meshsim",
+            "--kubeconfig", str(lab.state.kubeconfig), "--port", address.rsplit(":", 1)[1],
+            "--rps", f"{self.rps:g}", "--reporters", REPORTER_DESTINATION))
+
+        def serves() -> bool:
+            try:
+                return httpx.get(f"http://{address}/metrics", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        lab.wait_for(serves, "the mesh simulator's /metrics", 60)
+        return address
 
     @property
     def api(self) -> client.ApiClient:

@@ -25,6 +25,20 @@ def test_defaults_to_20_requests_a_second_everywhere_on_a_free_port() -> None:
     assert (args.kubeconfig, args.port, args.rps, args.namespaces) == (None, None, 20.0, None)
 
 
+def test_reports_from_both_sides_unless_told_one() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["lab", "meshsim"]).reporters == ("destination", "source")
+    assert parser.parse_args(["lab", "meshsim", "--reporters", "destination"]).reporters == (
+        "destination",)
+
+
+def test_an_unknown_reporter_is_refused_with_the_choices(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["lab", "meshsim", "--reporters", "sidecar"])
+    assert "--reporters takes destination and/or source" in capsys.readouterr().err
+
+
 def test_the_kubeconfig_defaults_to_kubeconfig_env_first_file() -> None:
     assert default_kubeconfig({"KUBECONFIG": "/a/config:/b/config"}) == Path("/a/config")
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from canary_operator.lab.cluster import LabState, default_state_dir
+from canary_operator.lab.meshsim.labels import REPORTERS
 from canary_operator.lab.meshsim.simulator import DEFAULT_RPS, MeshSimulator
 
 
@@ -24,6 +25,18 @@ def add_meshsim_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"requests per second per VirtualService (default {DEFAULT_RPS:g})")
     parser.add_argument("--namespace", action="append", dest="namespaces", default=None,
                         help="watch this namespace (repeatable); default: the whole cluster")
+    parser.add_argument("--reporters", type=_reporters, default=REPORTERS,
+                        help="which sides report each request, comma-separated (default "
+                             f"{','.join(REPORTERS)}; one side halves the series)")
+
+
+def _reporters(text: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in REPORTERS]
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(
+            f"--reporters takes {' and/or '.join(REPORTERS)}, comma-separated (got {text!r})")
+    return chosen
 
 
 def default_kubeconfig(environ: Mapping[str, str] = os.environ,
@@ -38,7 +51,8 @@ def run_meshsim(args: argparse.Namespace, say: Callable[[str], None] = print) ->
     """Run until Ctrl-C (KeyboardInterrupt propagates after a clean stop)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     kubeconfig = args.kubeconfig or default_kubeconfig()
-    simulator = MeshSimulator(kubeconfig, args.namespaces or (), rps=args.rps)
+    simulator = MeshSimulator(kubeconfig, args.namespaces or (), rps=args.rps,
+                              reporters=args.reporters)
     try:
         address = simulator.start(args.port)
         where = ", ".join(args.namespaces) if args.namespaces else "all namespaces"

@@ -14,17 +14,16 @@ from typing import Any
 import kopf
 from kubernetes.aio import client as aio_client
 
-from canary_operator.analysis.decision import Event
 from canary_operator.api import GROUP, VERSION
 from canary_operator.controller import CanaryController, JsonDict
 from canary_operator.kube.client import close_api_client, new_api_client
+from canary_operator.kube.events import COMPONENT, EventRecorder
 from canary_operator.settings import OperatorSettings
 from canary_operator.telemetry import MetricsEndpoint, Telemetry, operator_version, serve_metrics
 
 log = logging.getLogger(__name__)
 
 PREFIX = "canary-operator.dev"
-EVENT_REASON = "Synced"  # Flagger gives every event this reason
 
 
 def _slim(body: kopf.Body) -> dict[str, Any]:
@@ -98,10 +97,6 @@ class IndexView:
         return self._one(self._virtual_services, (namespace, name))
 
 
-def post_event(body: JsonDict, event: Event) -> None:
-    kopf.event(body, type=event.type, reason=EVENT_REASON, message=event.message)  # type: ignore[arg-type]
-
-
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Our own prefix from day one: changing it later makes every object look unhandled.
@@ -110,7 +105,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=PREFIX, key="last-handled-configuration"
     )
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
-    settings.posting.reporting_component = "canary-operator"
+    settings.posting.reporting_component = COMPONENT
     # Serve the namespaces we are given and the CRDs that exist at startup; observing
     # Namespaces and CRDs would need cluster-wide list/watch, even in namespaced mode.
     settings.scanning.disabled = True
@@ -119,7 +114,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["api"] = api
     telemetry = Telemetry(version=operator_version(),
                           mesh_provider=operator_settings.mesh_provider)
-    memo["controller"] = CanaryController(api, operator_settings, post_event,
+    events = EventRecorder(api)
+    memo["events"] = events
+    memo["controller"] = CanaryController(api, operator_settings, events.post,
                                           telemetry=telemetry)
     if operator_settings.metrics_address:
         host, port = operator_settings.metrics_address.rsplit(":", 1)
@@ -131,6 +128,9 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     controller: CanaryController | None = memo.get("controller")
     if controller is not None:
         await controller.aclose()
+    events: EventRecorder | None = memo.get("events")
+    if events is not None:
+        await events.aclose()
     metrics: MetricsEndpoint | None = memo.get("metrics")
     if metrics is not None:
         await metrics.stop()

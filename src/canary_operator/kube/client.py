@@ -36,6 +36,9 @@ ROUTER_ANNOTATIONS: Mapping[str, str] = {
 
 JsonDict = dict[str, Any]
 
+# Connections to the API server the operator keeps at most (the client's default is 100).
+API_CONNECTIONS = 16
+
 
 _PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",
                                "https_proxy", "all_proxy"})
@@ -61,6 +64,9 @@ async def new_api_client(kubeconfig: str | os.PathLike[str] | None = None,
             # Never write a refreshed token back into the user's kubeconfig.
             persist_config=False,
         )
+    # Requests beyond this wait for a free connection: a burst of ticks reuses a few
+    # TLS connections instead of opening (and keeping) one per request in flight.
+    configuration.connection_pool_maxsize = API_CONNECTIONS
     if not _PROXY_VARIABLES.intersection(os.environ):
         # Without proxy settings to honour, aiohttp need not look for them (and for a
         # .netrc) in a thread on every request: a measurable share of a busy tick.

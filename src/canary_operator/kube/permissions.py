@@ -92,8 +92,8 @@ OPERATOR_RULES: tuple[Rule, ...] = (
          "routers.istio.IstioRouter.reconcile reads, creates and patches the -primary and "
          "-canary DestinationRules"),
     Rule("", "events", ("create",),
-         "operator.post_event (kopf.event) posts core v1 Events about Canaries; kopf "
-         "only ever creates them"),
+         "kube.events.EventRecorder posts core v1 Events about Canaries (and kopf its "
+         "own); both only ever create them"),
 )
 
 CONFIG_TRACKING_RULES: tuple[Rule, ...] = (

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from kubernetes import client
 
 from canary_operator.analysis.decision import Event
@@ -30,3 +32,27 @@ async def test_every_queued_event_is_posted_about_its_canary(
     assert sorted(e.message for e in items) == sorted(sent)
     assert {(e.reason, e.type, e.source.component) for e in items} == {
         ("Synced", "Normal", "canary-operator")}
+
+
+async def test_a_repeating_event_is_one_event_whose_count_grows(
+        lab: Lab, api: client.ApiClient, namespace: str) -> None:
+    about = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+             "metadata": {"name": "slow", "namespace": namespace, "uid": "u-2"}}
+    now = [dt.datetime(2026, 11, 26, 20, 0, tzinfo=dt.UTC)]
+    waiting = Event("Warning", f"canary deployment slow.{namespace} not ready")
+    aio = await new_api_client(lab.state.kubeconfig)
+    try:
+        recorder = EventRecorder(aio, workers=2, clock=lambda: now[0])
+        for _ in range(3):  # three polls over two minutes, each flushed
+            recorder.post(about, waiting)
+            await recorder.flush()
+            now[0] += dt.timedelta(seconds=61)
+        await recorder.aclose(timeout=60)
+    finally:
+        await close_api_client(aio)
+    assert (recorder.dropped, recorder.failed, recorder.repeats) == (0, 0, 2)
+    items = client.CoreV1Api(api).list_namespaced_event(
+        namespace, field_selector="involvedObject.name=slow").items
+    assert [(e.message, e.count) for e in items] == [(waiting.message, 3)]
+    assert items[0].last_timestamp.replace(tzinfo=dt.UTC) == dt.datetime(
+        2026, 11, 26, 20, 2, 2, tzinfo=dt.UTC)

@@ -50,3 +50,50 @@ async def test_a_full_queue_drops_and_counts_instead_of_growing() -> None:
         recorder.post(CANARY, Event("Normal", f"event {i}"))
     assert recorder.dropped == 3
     await recorder.aclose(timeout=0.1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def queued(recorder: EventRecorder) -> list[str]:
+    """What the recorder has queued, drained: `create <message>` or `count <n>`."""
+    out = []
+    while not recorder._queue.empty():
+        work = recorder._queue.get_nowait()
+        body = getattr(work, "body", None)
+        out.append(f"create {body['message']}" if body else f"count {work.patch['count']}")
+    return out
+
+
+async def test_a_repeating_event_is_posted_once_and_its_count_updated_once_a_minute() -> None:
+    clock = Clock()
+    recorder = EventRecorder(api=None, workers=0, clock=clock,  # type: ignore[arg-type]
+                             instance="pod-1")
+    waiting = Event("Warning", "canary deployment podinfo.test not ready")
+    recorder.post(CANARY, waiting)
+    assert queued(recorder) == ["create canary deployment podinfo.test not ready"]
+    recorder._series["u-1"].name = "podinfo.abcde"  # what the API server named it
+    for _ in range(30):  # a readiness poll every 2 s for one minute
+        clock.now += dt.timedelta(seconds=2)
+        recorder.post(CANARY, waiting)
+    assert queued(recorder) == ["count 31"]
+    assert recorder.repeats == 30
+
+
+async def test_a_different_message_or_ten_minutes_later_is_a_new_event() -> None:
+    clock = Clock()
+    recorder = EventRecorder(api=None, workers=0, clock=clock,  # type: ignore[arg-type]
+                             instance="pod-1")
+    recorder.post(CANARY, Event("Normal", "Advance podinfo.test canary weight 10"))
+    recorder.post(CANARY, Event("Normal", "Advance podinfo.test canary weight 20"))
+    other = {**CANARY, "metadata": {**CANARY["metadata"], "uid": "u-2"}}
+    recorder.post(other, Event("Normal", "Advance podinfo.test canary weight 20"))
+    clock.now += dt.timedelta(minutes=10)
+    recorder.post(CANARY, Event("Normal", "Advance podinfo.test canary weight 20"))
+    assert queued(recorder) == ["create Advance podinfo.test canary weight 10"] + [
+        "create Advance podinfo.test canary weight 20"] * 3

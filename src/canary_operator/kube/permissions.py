@@ -91,9 +91,9 @@ OPERATOR_RULES: tuple[Rule, ...] = (
     Rule(ISTIO, "destinationrules", ("get", "create", "patch"),
          "routers.istio.IstioRouter.reconcile reads, creates and patches the -primary and "
          "-canary DestinationRules"),
-    Rule("", "events", ("create",),
-         "kube.events.EventRecorder posts core v1 Events about Canaries (and kopf its "
-         "own); both only ever create them"),
+    Rule("", "events", ("create", "patch"),
+         "kube.events.EventRecorder creates core v1 Events about Canaries and patches the "
+         "count of one that repeats; kopf creates its own"),
 )
 
 CONFIG_TRACKING_RULES: tuple[Rule, ...] = (

@@ -32,6 +32,10 @@ class OperatorSettings(BaseSettings):
     config_tracking: bool = True
     # How many metric checks `status.history` keeps (kubectl canary shows them).
     history_limit: int = Field(default=20, ge=0, le=200)
+    # Canaries ticking at once; the others wait their turn before starting. Thousands of
+    # Canaries (re)starting together otherwise each hold a tick's objects in memory while
+    # they queue for an API connection.
+    max_concurrent_ticks: int = Field(default=64, ge=1)
     # Post the routine "Advance ... weight N" Event of every step, as Flagger does. Off,
     # a step costs two API writes (route and status) instead of three; the step still
     # shows in the status, its history and the operator's metrics.

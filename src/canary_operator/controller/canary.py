@@ -97,6 +97,7 @@ class CanaryController:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._reported_commands: set[tuple[str, str]] = set()
         self._controls: dict[str, tuple[str | None, ...]] = {}
+        self._ticking = asyncio.Semaphore(settings.max_concurrent_ticks)
 
     async def aclose(self) -> None:
         await self.notifier.aclose()
@@ -166,6 +167,12 @@ class CanaryController:
         return self._view.virtual_service(namespace, name) if self._view is not None else None
 
     async def tick(self, body: JsonDict, view: ClusterView) -> TickResult:
+        """One tick, once fewer than `max_concurrent_ticks` others are under way (its
+        clock starts then, so a wait never counts as part of an interval)."""
+        async with self._ticking:
+            return await self._tick(body, view)
+
+    async def _tick(self, body: JsonDict, view: ClusterView) -> TickResult:
         started = time.perf_counter()
         self._view = view
         try:

@@ -18,6 +18,7 @@ from canary_operator.api import GROUP, VERSION
 from canary_operator.controller import CanaryController, JsonDict
 from canary_operator.kube.client import close_api_client, new_api_client
 from canary_operator.kube.events import COMPONENT, EventRecorder
+from canary_operator.memory import malloc_trim, trim_forever
 from canary_operator.settings import OperatorSettings
 from canary_operator.telemetry import MetricsEndpoint, Telemetry, operator_version, serve_metrics
 
@@ -121,10 +122,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if operator_settings.metrics_address:
         host, port = operator_settings.metrics_address.rsplit(":", 1)
         memo["metrics"] = await serve_metrics(telemetry, host.strip("[]"), int(port))
+    trim = malloc_trim()
+    if trim is not None:
+        memo["trimming"] = asyncio.get_running_loop().create_task(trim_forever(trim))
 
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    trimming: asyncio.Task[None] | None = memo.get("trimming")
+    if trimming is not None:
+        trimming.cancel()
     controller: CanaryController | None = memo.get("controller")
     if controller is not None:
         await controller.aclose()

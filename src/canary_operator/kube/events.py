@@ -20,13 +20,12 @@ import logging
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes.aio import client as aio_client
 from kubernetes.aio.client import CoreV1Event
 from kubernetes.aio.client.exceptions import ApiException
 
-from canary_operator.analysis.decision import Event
 from canary_operator.kube.client import read_json
 
 log = logging.getLogger(__name__)
@@ -40,6 +39,16 @@ REPEAT_WINDOW = dt.timedelta(minutes=10)  # client-go's aggregation window
 REPEAT_UPDATE = dt.timedelta(minutes=1)  # how often a repeating Event's count is written
 
 JsonDict = Mapping[str, Any]
+
+
+class Event(Protocol):
+    """What an Event says (the core's `analysis.Event` is one)."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
 
 
 def utcnow() -> dt.datetime:

@@ -37,7 +37,8 @@ ROUTER_ANNOTATIONS: Mapping[str, str] = {
 JsonDict = dict[str, Any]
 
 # Connections to the API server the operator keeps at most (the client's default is 100).
-API_CONNECTIONS = 16
+# At 500 Canaries, 16 made ticks queue behind each other (step lag p99 15.6 s; 8.2 s at 64).
+API_CONNECTIONS = 64
 
 
 _PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",

@@ -3,17 +3,15 @@ cache, then run against a lab of its own (Flagger and we both own `flagger.app`)
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from canary_operator.lab import Lab
+from canary_operator.lab.build import exclusive
 from canary_operator.lab.processes import ProcessRecord, free_port
 from canary_operator.lab.versions import toolchain_dir
 
@@ -30,17 +28,6 @@ def flagger_binary() -> Path:
     return flagger_dir() / "bin" / "flagger"
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_flagger(say: bool = True) -> Path:
     """The cached Flagger binary, built first with `go install` when missing."""
     binary = flagger_binary()
@@ -49,7 +36,7 @@ def ensure_flagger(say: bool = True) -> Path:
     if shutil.which("go") is None:
         raise RuntimeError("building Flagger needs Go >= 1.26 on PATH")
     root = flagger_dir()
-    with _locked(root / ".build.lock"):
+    with exclusive(root / ".build.lock"):
         if os.access(binary, os.X_OK):  # another process built it while we waited
             return binary
         partial = root / "bin.partial"

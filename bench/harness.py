@@ -27,7 +27,6 @@ from typing import Any, Literal
 
 import httpx
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from bench import flagger as flagger_peer
 from bench.apimetrics import ApiServerMetrics, install_flow_schemas
@@ -40,6 +39,7 @@ from canary_operator.lab.meshsim.labels import REPORTER_DESTINATION
 from canary_operator.lab.pki import Pki
 from canary_operator.lab.processes import ProcessRecord, free_port, is_running
 from canary_operator.lab.prometheus import static_job
+from canary_operator.lab.workloads import create_namespace
 
 Operator = Literal["ours", "flagger"]
 OPERATORS: tuple[Operator, ...] = ("ours", "flagger")
@@ -240,20 +240,8 @@ class BenchLab:
 
     def namespace(self, prefix: str) -> str:
         """A fresh namespace whose default ServiceAccount exists."""
-        core = client.CoreV1Api(self.api)
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-
-        def ready() -> bool:
-            try:
-                core.read_namespaced_service_account("default", name)
-            except ApiException as error:
-                if error.status == 404:
-                    return False
-                raise
-            return True
-
-        self.wait(ready, f"namespace {name}", 60)
+        create_namespace(self.api, name, self.wait)
         return name
 
     def wait(self, condition: Callable[[], bool], what: str, timeout: float) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from canary_operator.lab import Lab
 from canary_operator.lab.crds import install_crds
+from canary_operator.lab.workloads import create_namespace
 from tests.operator_harness import OperatorProcess
 from tests.paths import REPO, shared_testdata
 
@@ -36,22 +36,10 @@ def api(lab: Lab) -> client.ApiClient:
 @pytest.fixture
 def namespace(lab: Lab, api: client.ApiClient) -> Iterator[str]:
     """A fresh namespace whose `default` ServiceAccount exists (pods need it)."""
-    core = client.CoreV1Api(api)
     name = f"t-{uuid.uuid4().hex[:10]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-
-    def default_service_account_exists() -> bool:
-        try:
-            core.read_namespaced_service_account("default", name)
-        except ApiException as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
-
-    lab.wait_for(default_service_account_exists, f"serviceaccount {name}/default", timeout=60)
+    create_namespace(api, name, lab.wait_for)
     yield name
-    core.delete_namespace(name)
+    client.CoreV1Api(api).delete_namespace(name)
 
 
 StartPrometheus = Callable[[Sequence[dict[str, Any]]], str]

@@ -203,7 +203,7 @@ class Toolchain:
 
 
 @contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def exclusive(lock_path: Path) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -231,7 +231,7 @@ def _ensure(cached: Callable[[], Toolchain | None], build: Callable[[], Toolchai
         return found
     if shutil.which("go") is None:
         raise PrerequisiteMissing(f"the lab builds {what} with Go: install Go >= 1.26")
-    with _exclusive(root / ".build.lock"):
+    with exclusive(root / ".build.lock"):
         found = cached()  # another process may have finished it meanwhile
         return found if found is not None else build()
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from kubernetes import client
 from kubernetes.client import V1Deployment
+from kubernetes.client.exceptions import ApiException
+
+WaitFor = Callable[[Callable[[], bool], str, float], None]  # Lab.wait_for's shape
 
 
 def deployment(name: str, image: str, replicas: int = 3,
@@ -59,3 +64,21 @@ def rollout_complete(d: V1Deployment) -> bool:
         and (s.replicas or 0) == wanted
         and (s.available_replicas or 0) == wanted
     )
+
+
+def create_namespace(api: client.ApiClient, name: str, wait_for: WaitFor) -> None:
+    """Create namespace `name` and wait until its `default` ServiceAccount exists (pods
+    need it)."""
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+
+    def default_service_account_exists() -> bool:
+        try:
+            core.read_namespaced_service_account("default", name)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    wait_for(default_service_account_exists, f"serviceaccount {name}/default", 60)

@@ -41,3 +41,11 @@ def test_kwok_gets_every_stage_file_and_manages_only_fake_nodes() -> None:
     node = fake_node("kwok-node-0")
     assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"  # type: ignore[index]
     assert "taints" not in node.get("spec", {})  # type: ignore[operator]
+
+
+def test_controller_manager_and_scheduler_are_not_throttled_below_the_api_server() -> None:
+    by_name = {c.name: c.argv for c in _components()}
+    for name in ("kube-controller-manager", "kube-scheduler"):
+        qps = [a for a in by_name[name] if a.startswith("--kube-api-qps=")]
+        assert qps and float(qps[0].split("=")[1]) >= 100, name
+    assert "--concurrent-deployment-syncs=20" in by_name["kube-controller-manager"]

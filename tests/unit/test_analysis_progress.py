@@ -51,6 +51,13 @@ def test_first_step_advances_without_metrics() -> None:
     assert decision.status.reason == "AnalysisStarted"
 
 
+def test_a_late_step_is_recorded_at_its_slot_so_later_steps_keep_the_cadence() -> None:
+    status = progressing(10, last_step=T0 - timedelta(seconds=64))
+    decision = decide(make_spec(), status, at(10, metrics=measured()))
+    assert decision.actions == (SetWeights(80, 20),)
+    assert decision.status.last_step_time == T0 - timedelta(seconds=4)
+
+
 def test_passing_checks_advance_by_the_step_weight() -> None:
     status = progressing(10)
     seen = at(10, metrics=measured())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from canary_operator.analysis import Reason, seconds_until_next_tick
+from canary_operator.analysis.schedule import step_time
 from canary_operator.api import CanaryStatus, Phase
 from tests.unit.test_analysis_helpers import T0, make_spec, status_in
 
@@ -68,3 +69,20 @@ def test_without_an_analysis_the_interval_is_flaggers_default_minute() -> None:
 def test_a_clock_behind_the_last_step_never_waits_longer_than_an_interval() -> None:
     status = status_in(Phase.PROGRESSING, last_step=T0)
     assert seconds_until_next_tick(make_spec(), status, T0 - timedelta(minutes=5), FLOOR) == 60
+
+
+def test_a_step_taken_late_keeps_its_slot_in_the_cadence() -> None:
+    status = status_in(Phase.PROGRESSING, last_step=T0)
+    slot = T0 + timedelta(seconds=60)
+    assert step_time(make_spec(), status, slot + timedelta(seconds=7)) == slot
+    assert step_time(make_spec(), status, slot + timedelta(seconds=30)) == slot
+
+
+def test_a_step_far_behind_or_early_starts_the_cadence_again() -> None:
+    status = status_in(Phase.PROGRESSING, last_step=T0)
+    late = T0 + timedelta(seconds=60 + 31)
+    assert step_time(make_spec(), status, late) == late
+    early = T0 + timedelta(seconds=59.5)  # within the tick tolerance of due_in
+    assert step_time(make_spec(), status, early) == early
+    first = status.model_copy(update={"last_step_time": None})
+    assert step_time(make_spec(), first, late) == late

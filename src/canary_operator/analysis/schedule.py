@@ -3,7 +3,7 @@ rollout is awaited. Time always comes from the caller; nothing here reads a cloc
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from canary_operator.analysis.phases import ACTIVE, INITIALIZING
 from canary_operator.analysis.reasons import POLLING_REASONS, Reason
@@ -23,6 +23,23 @@ _HOLDING_REASONS = frozenset({
 def analysis_interval(spec: CanarySpec) -> float:
     """The spec's analysis interval in seconds, unfloored (default 1m)."""
     return spec.analysis.interval_seconds if spec.analysis else parse_duration(DEFAULT_INTERVAL)
+
+
+# A step taken late keeps its slot in the cadence, so that a busy moment (hundreds of
+# Canaries stepping in the same second) does not push every later step back. Later than
+# this fraction of the interval, the cadence starts again from the step's own time.
+CADENCE_SLACK = 0.5
+
+
+def step_time(spec: CanarySpec, status: CanaryStatus, now: datetime) -> datetime:
+    """The time a step taken at `now` is recorded at: its slot, one interval after the
+    last step, when it comes at most `CADENCE_SLACK` of an interval late; else `now`."""
+    if status.last_step_time is None:
+        return now
+    interval = analysis_interval(spec)
+    slot = status.last_step_time + timedelta(seconds=interval)
+    late = (now - slot).total_seconds()
+    return slot if 0 <= late <= interval * CADENCE_SLACK else now
 
 
 def due_in(spec: CanarySpec, status: CanaryStatus, now: datetime) -> float:

@@ -12,6 +12,7 @@ from canary_operator.analysis.gates import hook_results, hooks_of
 from canary_operator.analysis.observation import HookResult, Observation
 from canary_operator.analysis.phases import enter_phase
 from canary_operator.analysis.reasons import Reason
+from canary_operator.analysis.schedule import step_time
 from canary_operator.analysis.steps import max_weight
 from canary_operator.api.canary import Analysis, CanarySpec, WebhookType
 from canary_operator.api.status import CanaryStatus, Phase
@@ -88,10 +89,11 @@ class Tick:
     def record(self, status: CanaryStatus, reason: str, code: Reason, *,
                actions: Iterable[Action] = (), events: Iterable[Event] = (),
                step: bool = False, alerts: Iterable[Alert] = ()) -> Decision:
-        """A new status carrying the reason; `step=True` restarts the interval clock."""
+        """A new status carrying the reason; `step=True` starts the next interval (from
+        the step's slot in the cadence: see `step_time`)."""
         update: dict[str, Any] = {"reason": code.value, "message": reason}
         if step:
-            update["last_step_time"] = self.seen.now
+            update["last_step_time"] = step_time(self.spec, self.status, self.seen.now)
         if status.phase != self.status.phase:
             update["last_transition_reason"] = code.value
             update["last_transition_message"] = reason

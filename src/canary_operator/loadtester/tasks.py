@@ -103,23 +103,34 @@ class ShellTask:
     kind: str = "shell"
 
     async def run(self) -> TaskResult:
-        process = await asyncio.create_subprocess_exec(
+        starting = asyncio.ensure_future(asyncio.create_subprocess_exec(
             self.shell, "-c", self.command, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
-        )
+        ))
+        try:
+            # Shielded: a cancel that comes while the process is being started must still
+            # find the process to kill (on a busy machine it may already be running).
+            process = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            await _kill_group(await starting)
+            raise
         try:
             out, _ = await process.communicate()
         except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
+            await _kill_group(process)
             raise
         text = out.decode(errors="replace")
         if process.returncode != 0:
             return TaskResult(False, f"command {self.command!r} failed "
                                      f"(exit status {process.returncode}): {text}")
         return TaskResult(True, text)
+
+
+async def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
@@ -41,8 +41,9 @@ class FakeCluster:
     def service(self, namespace: str, name: str) -> ServiceInfo | None:
         return self.services.get((namespace, name))
 
-    def deployments(self, namespace: str) -> Iterable[DeploymentInfo]:
-        return self.deployments_by_namespace.get(namespace, [])
+    def selected(self, namespace: str, selector: Mapping[str, str]) -> Iterable[DeploymentInfo]:
+        return [d for d in self.deployments_by_namespace.get(namespace, [])
+                if selects(selector, d.template_labels)]
 
 
 def flagger_pair(namespace: str = "test", canary_available: int = 1) -> FakeCluster:

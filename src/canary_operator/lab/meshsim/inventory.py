@@ -37,11 +37,17 @@ _PARSERS: dict[Kind, Callable[[Mapping[str, Any]], Any]] = {
 }
 
 
+LabelKey = tuple[str, str, str]  # (namespace, label, value)
+
+
 class Inventory:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._objects: dict[Kind, dict[str, dict[str, Any]]] = {kind: {} for kind in Kind}
         self._dirty: set[str] = set()
+        # Deployments by pod-template label: a Service's endpoints are found without
+        # scanning its namespace (thousands of Deployments in the benchmarks).
+        self._by_label: dict[LabelKey, set[str]] = {}
 
     # -- writes (watch threads) --------------------------------------------------------
 
@@ -50,11 +56,12 @@ class Inventory:
         info = _PARSERS[kind](obj)
         with self._lock:
             in_namespace = self._objects[kind].setdefault(info.namespace, {})
-            if event_type == "DELETED":
-                in_namespace.pop(info.name, None)
-            else:
-                self._warn_once(in_namespace.get(info.name), info)
+            before = in_namespace.pop(info.name, None)
+            self._unindex(before)
+            if event_type != "DELETED":
+                self._warn_once(before, info)
                 in_namespace[info.name] = info
+                self._index(info)
             self._dirty.add(info.namespace)
 
     def replace(self, kind: Kind, namespace: str | None,
@@ -65,11 +72,29 @@ class Inventory:
             table = self._objects[kind]
             stale = [namespace] if namespace is not None else list(table)
             before = {ns: table.pop(ns, {}) for ns in stale}
+            for gone in before.values():
+                for old in gone.values():
+                    self._unindex(old)
             self._dirty.update(stale)
             for info in infos:
                 self._warn_once(before.get(info.namespace, {}).get(info.name), info)
                 table.setdefault(info.namespace, {})[info.name] = info
+                self._index(info)
                 self._dirty.add(info.namespace)
+
+    def _index(self, info: object) -> None:
+        if isinstance(info, DeploymentInfo):
+            for label, value in info.template_labels.items():
+                self._by_label.setdefault((info.namespace, label, value), set()).add(info.name)
+
+    def _unindex(self, info: object) -> None:
+        if isinstance(info, DeploymentInfo):
+            for label, value in info.template_labels.items():
+                names = self._by_label.get((info.namespace, label, value))
+                if names is not None:
+                    names.discard(info.name)
+                    if not names:
+                        del self._by_label[info.namespace, label, value]
 
     @staticmethod
     def _warn_once(before: object, after: object) -> None:
@@ -103,6 +128,14 @@ class Inventory:
             found: ServiceInfo | None = self._objects[Kind.SERVICE].get(namespace, {}).get(name)
             return found
 
-    def deployments(self, namespace: str) -> list[DeploymentInfo]:
+    def selected(self, namespace: str, selector: Mapping[str, str]) -> list[DeploymentInfo]:
+        """The Deployments of `namespace` whose pod-template labels `selector` matches
+        (an empty selector matches none, as for a Service)."""
         with self._lock:
-            return list(self._objects[Kind.DEPLOYMENT].get(namespace, {}).values())
+            candidates = [self._by_label.get((namespace, label, value), set())
+                          for label, value in selector.items()]
+            if not candidates:
+                return []
+            names = set.intersection(*candidates)
+            in_namespace = self._objects[Kind.DEPLOYMENT].get(namespace, {})
+            return [in_namespace[name] for name in names]

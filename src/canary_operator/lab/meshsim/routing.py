@@ -50,7 +50,9 @@ class Target:
 class Lookup(Protocol):
     def service(self, namespace: str, name: str) -> ServiceInfo | None: ...
 
-    def deployments(self, namespace: str) -> Iterable[DeploymentInfo]: ...
+    def selected(self, namespace: str, selector: Mapping[str, str]) -> Iterable[DeploymentInfo]:
+        """The Deployments of `namespace` whose pod-template labels `selector` matches."""
+        ...
 
 
 def service_ref(host: str, namespace: str) -> ServiceRef:
@@ -108,8 +110,8 @@ def _targets(host: str, namespace: str, share: float, lookup: Lookup, rule: int,
     if service is None:
         return [Target(host, ref, share, None, NO_CLUSTER, rule, mirrored)]
     ready = sorted(
-        (d for d in lookup.deployments(ref.namespace)
-         if d.available_replicas > 0 and selects(service.selector, d.template_labels)),
+        (d for d in lookup.selected(ref.namespace, service.selector)
+         if d.available_replicas > 0),
         key=lambda d: d.name,
     )
     if not ready:

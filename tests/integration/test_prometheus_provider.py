@@ -16,7 +16,8 @@ import pytest
 
 from canary_operator.lab import Lab
 from canary_operator.lab.processes import free_port
-from canary_operator.metrics import PrometheusProvider, QueryResult, builtin_query
+from canary_operator.metrics import BUILTIN_METRICS, PrometheusProvider, QueryResult, builtin_query
+from canary_operator.metrics.batching import BuiltinBatcher
 from tests.conftest import StartPrometheus
 from tests.istio_exporter import IstioExporter
 
@@ -196,3 +197,40 @@ def test_a_server_that_never_answers_times_out_with_an_error() -> None:
         result = run_query(url, "vector(1)", timeout=0.5)
     assert result == QueryResult("vector(1)", None, f"Prometheus at {url} did not answer "
                                  "within 0.5s")
+
+
+def test_one_batch_query_gives_each_workload_the_value_of_its_own_query(
+    lab: Lab, prometheus: StartPrometheus, istio: IstioExporter, mesh_namespace: str
+) -> None:
+    istio.set_behaviour(mesh_namespace, "podinfo", rps=20, error_rate=0.2, latency_ms=800)
+    istio.set_behaviour(mesh_namespace, "podinfo-primary", rps=20, latency_ms=50)
+    istio.set_behaviour(mesh_namespace, "idle", rps=0)
+    url = prometheus([istio.scrape_job()])
+    wait_for_full_window(lab, url, mesh_namespace, "podinfo", "podinfo-primary", "idle")
+    workloads = ["podinfo", "podinfo-primary", "idle", "never-deployed"]
+
+    async def both() -> list[tuple[QueryResult, QueryResult]]:
+        async with PrometheusProvider(url) as provider:
+            batcher = BuiltinBatcher(provider)
+            asks = [(name, workload) for name in BUILTIN_METRICS for workload in workloads]
+            batched = await asyncio.gather(*(batcher.query(name, mesh_namespace, workload,
+                                                           WINDOW)
+                                             for name, workload in asks))
+            single = [await provider.query(builtin_query(name, mesh_namespace, workload,
+                                                         WINDOW))
+                      for name, workload in asks]
+            await batcher.aclose()
+            return list(zip(batched, single, strict=True))
+
+    pairs = asyncio.run(both())
+    for batched, single in pairs:
+        assert batched.error is None and single.error is None
+        assert batched.query == single.query
+        # The two queries are evaluated a moment apart, so a window edge may hold one
+        # request more or less.
+        if single.value is None:
+            assert batched.value is None, batched
+        else:
+            assert batched.value == pytest.approx(single.value, rel=0.02), batched
+    values = {batched.query: batched.value for batched, _ in pairs}
+    assert sum(value is not None for value in values.values()) == 4  # the two busy ones

@@ -26,6 +26,8 @@ from canary_operator.kube.autoscalers import canary_min_replicas
 from canary_operator.kube.configs import TrackedConfigs, config_refs, read_tracked_configs
 from canary_operator.kube.workloads import pod_template_hash
 from canary_operator.metrics import metric_query
+from canary_operator.metrics.batching import BuiltinBatcher
+from canary_operator.metrics.builtin import batchable
 from canary_operator.metrics.prometheus import PrometheusProvider
 from canary_operator.routers.protocol import Routes
 from canary_operator.webhooks import WebhookCaller
@@ -98,14 +100,18 @@ def replicas(deployment: JsonDict | None) -> int | None:
 
 
 class Measurer:
-    """Runs a Canary's metric queries, with one provider per Prometheus address."""
+    """Runs a Canary's metric queries, with one provider per Prometheus address; builtin
+    metrics of Canaries checking at the same moment share one query (`BuiltinBatcher`)."""
 
     def __init__(self, default_url: str, timeout: float) -> None:
         self.default_url = default_url
         self.timeout = timeout
         self._providers: dict[str, PrometheusProvider] = {}
+        self._batchers: dict[str, BuiltinBatcher] = {}
 
     async def aclose(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.aclose()
         for provider in self._providers.values():
             await provider.aclose()
 
@@ -123,7 +129,15 @@ class Measurer:
             query = metric_query(canary, metric, template)
         except Exception as error:  # a bad template is this Canary's problem only
             return MetricObservation(metric.name, "", metric.interval, None, error=str(error))
-        result = await self._provider(canary, template).query(query)
+        provider = self._provider(canary, template)
+        namespace, target = canary.metadata.namespace, canary.spec.target_ref.name
+        if template is None and batchable(metric.name, namespace, target):
+            batcher = self._batchers.get(provider.url)
+            if batcher is None:
+                batcher = self._batchers[provider.url] = BuiltinBatcher(provider)
+            result = await batcher.query(metric.name, namespace, target, metric.interval)
+        else:
+            result = await provider.query(query)
         return MetricObservation(metric.name, result.query, metric.interval, result.value,
                                  error=result.error)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from canary_operator.metrics.protocol import MetricProvider, QueryResult
+from canary_operator.metrics.protocol import MetricProvider, QueryResult, SeriesResult
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 ONLINE_QUERY = "vector(1)"
@@ -64,31 +64,41 @@ class PrometheusProvider:
         async with self._in_flight:
             return await self._query(sent)
 
+    async def query_series(self, promql: str) -> SeriesResult:
+        """Run `promql` as an instant query and keep every series of the vector with its
+        labels (one query answering for many workloads). Sent as a form POST: the query
+        may be longer than a URL should be."""
+        sent = compact_query(promql)
+        async with self._in_flight:
+            answer = await self._send(sent, post=True)
+        if isinstance(answer, str):
+            return SeriesResult(sent, (), answer)
+        return interpret_series_response(sent, answer.status_code, answer.content,
+                                         self._shown_url)
+
     async def _query(self, sent: str) -> QueryResult:
+        answer = await self._send(sent, post=False)
+        if isinstance(answer, str):
+            return QueryResult(sent, None, answer)
+        return interpret_response(sent, answer.status_code, answer.content, self._shown_url)
+
+    async def _send(self, sent: str, *, post: bool) -> httpx.Response | str:
+        """Prometheus's answer, or why there is none."""
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self._client.get(
-                    self._query_url,
-                    params={"query": sent},
-                    headers=self._headers,
-                    timeout=self.timeout,
-                )
+                if post:
+                    return await self._client.post(
+                        self._query_url, data={"query": sent}, headers=self._headers,
+                        timeout=self.timeout)
+                return await self._client.get(
+                    self._query_url, params={"query": sent}, headers=self._headers,
+                    timeout=self.timeout)
         except (TimeoutError, httpx.TimeoutException):
-            return QueryResult(
-                sent, None, f"Prometheus at {self._shown_url} did not answer within "
-                f"{self.timeout:g}s",
-            )
+            return f"Prometheus at {self._shown_url} did not answer within {self.timeout:g}s"
         except httpx.ConnectError as error:
-            return QueryResult(
-                sent, None, f"cannot connect to Prometheus at {self._shown_url}: "
-                f"{_describe(error)}",
-            )
+            return f"cannot connect to Prometheus at {self._shown_url}: {_describe(error)}"
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            return QueryResult(
-                sent, None, f"request to Prometheus at {self._shown_url} failed: "
-                f"{_describe(error)}",
-            )
-        return interpret_response(sent, response.status_code, response.content, self._shown_url)
+            return f"request to Prometheus at {self._shown_url} failed: {_describe(error)}"
 
     async def is_online(self) -> bool:
         """True when Prometheus answers `vector(1)` with 1 (Flagger's `IsOnline`)."""
@@ -121,24 +131,10 @@ if TYPE_CHECKING:
 
 def interpret_response(query: str, status_code: int, body: bytes, where: str) -> QueryResult:
     """Turn one `/api/v1/query` answer into a `QueryResult` (pure: no I/O)."""
-    payload = _json_or_none(body)
-    if status_code >= 400:
-        return QueryResult(
-            query, None, f"Prometheus at {where} answered HTTP {status_code}: "
-            f"{_error_text(payload, body)}",
-        )
-    if not isinstance(payload, dict):
-        return QueryResult(
-            query, None, f"Prometheus at {where} answered HTTP {status_code} with a body that "
-            f"is not Prometheus JSON: {_shown_body(body)}",
-        )
-    if payload.get("status") != "success":
-        return QueryResult(
-            query, None, f"Prometheus at {where} reported an error: {_error_text(payload, body)}"
-        )
-    data = payload.get("data")
-    kind = data.get("resultType") if isinstance(data, dict) else None
-    result = data.get("result") if isinstance(data, dict) else None
+    data = _data(status_code, body, where)
+    if isinstance(data, str):
+        return QueryResult(query, None, data)
+    kind, result = data.get("resultType"), data.get("result")
     if kind == "vector" and isinstance(result, list):
         if not result:
             return QueryResult(query, None)
@@ -147,15 +143,49 @@ def interpret_response(query: str, status_code: int, body: bytes, where: str) ->
         return _sample_value(query, result[-1], where)
     if kind == "scalar":
         return _number(query, result, where)
+    return QueryResult(query, None, _unsupported(kind, where))
+
+
+def interpret_series_response(query: str, status_code: int, body: bytes,
+                              where: str) -> SeriesResult:
+    """Turn an `/api/v1/query` answer into every series of its vector with its labels and
+    value (None for NaN: no data), pure like `interpret_response`."""
+    data = _data(status_code, body, where)
+    if isinstance(data, str):
+        return SeriesResult(query, (), data)
+    kind, result = data.get("resultType"), data.get("result")
+    if kind != "vector" or not isinstance(result, list):
+        return SeriesResult(query, (), _unsupported(kind, where))
+    series = []
+    for sample in result:
+        value = _sample_value(query, sample, where)
+        if value.error is not None:
+            return SeriesResult(query, (), value.error)
+        labels = sample.get("metric")
+        series.append((dict(labels) if isinstance(labels, dict) else {}, value.value))
+    return SeriesResult(query, tuple(series))
+
+
+def _data(status_code: int, body: bytes, where: str) -> dict[str, Any] | str:
+    """The `data` of a successful answer, or what is wrong with the answer."""
+    payload = _json_or_none(body)
+    if status_code >= 400:
+        return f"Prometheus at {where} answered HTTP {status_code}: {_error_text(payload, body)}"
+    if not isinstance(payload, dict):
+        return (f"Prometheus at {where} answered HTTP {status_code} with a body that is not "
+                f"Prometheus JSON: {_shown_body(body)}")
+    if payload.get("status") != "success":
+        return f"Prometheus at {where} reported an error: {_error_text(payload, body)}"
+    data = payload.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _unsupported(kind: Any, where: str) -> str:
     if kind == "matrix":
-        return QueryResult(
-            query, None, "the query returned a range vector (matrix); a metric query must "
-            "return one instant value, e.g. sum(rate(x[1m])) rather than x[1m]",
-        )
-    return QueryResult(
-        query, None, f"Prometheus at {where} answered with an unsupported result "
-        f"(resultType {kind!r}); a metric query must return an instant vector or a scalar",
-    )
+        return ("the query returned a range vector (matrix); a metric query must return one "
+                "instant value, e.g. sum(rate(x[1m])) rather than x[1m]")
+    return (f"Prometheus at {where} answered with an unsupported result (resultType "
+            f"{kind!r}); a metric query must return an instant vector or a scalar")
 
 
 def compact_query(promql: str) -> str:

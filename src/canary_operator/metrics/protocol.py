@@ -10,6 +10,7 @@ raised; they come back as `QueryResult.error`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,6 +53,16 @@ class QueryResult:
     def no_data(self) -> bool:
         """True when the provider answered but had no value (Flagger's "no values found")."""
         return self.error is None and self.value is None
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    """An instant query's whole vector: each series' labels and value (None for NaN), or
+    the provider error. Used when one query answers for many workloads at once."""
+
+    query: str
+    series: tuple[tuple[Mapping[str, str], float | None], ...]
+    error: str | None = None
 
 
 class MetricProvider(Protocol):

@@ -1,0 +1,111 @@
+"""Builtin metric queries of many Canaries that arrive together, answered by one query.
+
+Hundreds of Canaries bumped together check their metrics in the same second. Each
+builtin query differs only in its namespace and target, so the queries of one metric and
+window that arrive within `BATCH_WINDOW_SECONDS` become one query aggregated per workload
+(`batch_builtin_query`), and each Canary takes its own workload's series. The value is the
+one its own query gives; the result keeps its own query's text, which is what a user can
+paste into Prometheus to check it. A Prometheus error is every waiting Canary's error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from canary_operator.metrics.builtin import batch_builtin_query, builtin_query
+from canary_operator.metrics.prometheus import PrometheusProvider, compact_query
+from canary_operator.metrics.protocol import QueryResult, SeriesResult
+
+# How long a batch waits for more Canaries before its query is sent: a tick waits this
+# much longer for its metrics, and Prometheus gets one query instead of dozens.
+BATCH_WINDOW_SECONDS = 0.1
+# Workloads per query at most, which keeps the query text (a regex alternation) bounded.
+MAX_BATCH = 500
+
+Workload = tuple[str, str]  # (namespace, target)
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """A batch query's answer by workload, or the error every workload in it gets."""
+
+    error: str | None
+    values: dict[Workload, float | None]
+
+
+@dataclass
+class _Batch:
+    workloads: set[Workload] = field(default_factory=set)
+    answer: asyncio.Future[BatchAnswer] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class BuiltinBatcher:
+    """Collects builtin metric queries for one Prometheus and sends them in batches."""
+
+    def __init__(self, provider: PrometheusProvider,
+                 window_seconds: float = BATCH_WINDOW_SECONDS) -> None:
+        self.provider = provider
+        self.window_seconds = window_seconds
+        self._open: dict[tuple[str, str], _Batch] = {}
+        self._senders: set[asyncio.Task[None]] = set()
+
+    async def query(self, metric_name: str, namespace: str, target: str,
+                    interval: str) -> QueryResult:
+        """Builtin metric `metric_name` of `namespace`/`target` over `interval`, as
+        `provider.query(builtin_query(...))` would answer it (the caller checks
+        `batchable` first)."""
+        key = (metric_name, interval)
+        batch = self._open.get(key)
+        if batch is None or len(batch.workloads) >= MAX_BATCH:
+            batch = self._open[key] = _Batch()
+            sender = asyncio.get_running_loop().create_task(self._send(key, batch))
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
+        batch.workloads.add((namespace, target))
+        # Shielded: one Canary's tick being cancelled must not cancel the others' answer.
+        answer = await asyncio.shield(batch.answer)
+        query = compact_query(builtin_query(metric_name, namespace, target, interval))
+        return pick(answer, query, (namespace, target))
+
+    async def _send(self, key: tuple[str, str], batch: _Batch) -> None:
+        try:
+            await asyncio.sleep(self.window_seconds)
+            if self._open.get(key) is batch:
+                del self._open[key]  # later queries start the next batch
+            try:
+                result = await self.provider.query_series(
+                    batch_builtin_query(key[0], batch.workloads, key[1]))
+                answer = by_workload(result)
+            except Exception as error:  # the waiting ticks get an error, never hang
+                answer = BatchAnswer(f"batched query failed: {error}", {})
+            batch.answer.set_result(answer)
+        finally:
+            if self._open.get(key) is batch:
+                del self._open[key]
+            if not batch.answer.done():  # cancelled: so are the ticks waiting on it
+                batch.answer.cancel()
+
+    async def aclose(self) -> None:
+        for sender in list(self._senders):
+            sender.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+
+
+def by_workload(result: SeriesResult) -> BatchAnswer:
+    """A batch query's series indexed by (namespace, workload)."""
+    if result.error is not None:
+        return BatchAnswer(result.error, {})
+    return BatchAnswer(None, {
+        (labels.get("destination_workload_namespace", ""),
+         labels.get("destination_workload", "")): value
+        for labels, value in result.series})
+
+
+def pick(answer: BatchAnswer, query: str, workload: Workload) -> QueryResult:
+    """One workload's result from a batch's answer: its series' value, or no data when the
+    answer has no series for it (no traffic), reported under the workload's own `query`."""
+    if answer.error is not None:
+        return QueryResult(query, None, answer.error)
+    return QueryResult(query, answer.values.get(workload))

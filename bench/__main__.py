@@ -32,7 +32,7 @@ NOTES = (
     "Step lag: time between two successive canary-weight changes of a "
     "VirtualService, seen on a watch, minus the interval.",
     "A scale run that does not finish stops at its timeout (interval x (steps + 8) x 2 "
-    "+ 60 s + N/5 s); its 'bump -> all Succeeded' is then that timeout and its lag "
+    "+ 60 s + 0.4 s per Canary); its 'bump -> all Succeeded' is then that timeout and its lag "
     "covers the steps that were taken.",
     "Flagger has no listen-address flag: its -port binds every interface "
     "(the only component of the lab that does).",

@@ -63,7 +63,7 @@ def run(operator: Operator, work_dir: Path, n: int, spec: Spec,
         started = time.time()
         bench.patch_all(namespace, [(name, release(name, GOOD_IMAGE)) for name in targets])
         bump_seconds = time.time() - started
-        timeout = spec.interval_seconds * (spec.steps + 8) * 2 + 60 + n * 0.2
+        timeout = spec.interval_seconds * (spec.steps + 8) * 2 + 60 + n * 0.4
         try:
             bench.wait(lambda: bench.count_phase(namespace, "Succeeded") == n,
                        f"{n} Canaries Succeeded", timeout)

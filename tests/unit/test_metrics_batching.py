@@ -127,10 +127,10 @@ async def test_a_failed_batch_is_each_canarys_error() -> None:
                                           "overloaded"] * 2
 
 
-async def test_queries_after_the_window_start_a_new_batch() -> None:
+async def test_queries_after_an_answer_start_a_new_batch() -> None:
     transport = FakePrometheusTransport()
     client = httpx.AsyncClient(transport=httpx.MockTransport(transport))
-    batcher = BuiltinBatcher(PrometheusProvider(URL, client=client), window_seconds=0.01)
+    batcher = BuiltinBatcher(PrometheusProvider(URL, client=client))
     try:
         first = await batcher.query("request-success-rate", "test", "a", "1m")
         second = await batcher.query("request-success-rate", "test", "bb", "1m")
@@ -156,3 +156,31 @@ async def test_a_cancelled_tick_does_not_cancel_the_others_answer() -> None:
     finally:
         await batcher.aclose()
         await client.aclose()
+
+
+async def test_queries_arriving_while_one_is_in_flight_go_out_together_after_it() -> None:
+    transport = FakePrometheusTransport()
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        arrived.set()
+        await release.wait()
+        return transport(request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(slow))
+    batcher = BuiltinBatcher(PrometheusProvider(URL, client=client))
+    try:
+        first = asyncio.ensure_future(batcher.query("request-success-rate", "t", "a", "1m"))
+        await arrived.wait()  # the first query is at Prometheus, alone
+        later = [asyncio.ensure_future(batcher.query("request-success-rate", "t", name, "1m"))
+                 for name in ("bb", "ccc")]
+        await asyncio.sleep(0.01)
+        release.set()
+        results = await asyncio.gather(first, *later)
+    finally:
+        await batcher.aclose()
+        await client.aclose()
+    assert [r.value for r in results] == [1.0, 2.0, 3.0]
+    assert len(transport.queries) == 2
+    assert 'destination_workload=~"a"' in transport.queries[0]
+    assert 'destination_workload=~"bb|ccc"' in transport.queries[1]

@@ -2,10 +2,13 @@
 
 Hundreds of Canaries bumped together check their metrics in the same second. Each
 builtin query differs only in its namespace and target, so the queries of one metric and
-window that arrive within `BATCH_WINDOW_SECONDS` become one query aggregated per workload
-(`batch_builtin_query`), and each Canary takes its own workload's series. The value is the
-one its own query gives; the result keeps its own query's text, which is what a user can
-paste into Prometheus to check it. A Prometheus error is every waiting Canary's error.
+window become one query aggregated per workload (`batch_builtin_query`), and each Canary
+takes its own workload's series. A query goes out at once when none of its kind is in
+flight; those that arrive meanwhile wait for it to finish and then go out together. So a
+lone Canary waits for nothing, and under load Prometheus answers one query per round trip
+instead of one per Canary. The value is the one the Canary's own query gives; the result
+keeps that query's text, which is what a user can paste into Prometheus to check it. A
+Prometheus error is every waiting Canary's error.
 """
 
 from __future__ import annotations
@@ -17,9 +20,6 @@ from canary_operator.metrics.builtin import batch_builtin_query, builtin_query
 from canary_operator.metrics.prometheus import PrometheusProvider, compact_query
 from canary_operator.metrics.protocol import QueryResult, SeriesResult
 
-# How long a batch waits for more Canaries before its query is sent: a tick waits this
-# much longer for its metrics, and Prometheus gets one query instead of dozens.
-BATCH_WINDOW_SECONDS = 0.1
 # Workloads per query at most, which keeps the query text (a regex alternation) bounded.
 MAX_BATCH = 500
 
@@ -44,11 +44,12 @@ class _Batch:
 class BuiltinBatcher:
     """Collects builtin metric queries for one Prometheus and sends them in batches."""
 
-    def __init__(self, provider: PrometheusProvider,
-                 window_seconds: float = BATCH_WINDOW_SECONDS) -> None:
+    def __init__(self, provider: PrometheusProvider, window_seconds: float = 0.0) -> None:
         self.provider = provider
+        # Extra time a batch stays open before it may go out (tests widen it).
         self.window_seconds = window_seconds
         self._open: dict[tuple[str, str], _Batch] = {}
+        self._in_flight: dict[tuple[str, str], asyncio.Lock] = {}
         self._senders: set[asyncio.Task[None]] = set()
 
     async def query(self, metric_name: str, namespace: str, target: str,
@@ -71,15 +72,18 @@ class BuiltinBatcher:
 
     async def _send(self, key: tuple[str, str], batch: _Batch) -> None:
         try:
+            # The batch stays open (others join it) for this loop turn and while the
+            # previous query of its kind is in flight.
             await asyncio.sleep(self.window_seconds)
-            if self._open.get(key) is batch:
-                del self._open[key]  # later queries start the next batch
-            try:
-                result = await self.provider.query_series(
-                    batch_builtin_query(key[0], batch.workloads, key[1]))
-                answer = by_workload(result)
-            except Exception as error:  # the waiting ticks get an error, never hang
-                answer = BatchAnswer(f"batched query failed: {error}", {})
+            async with self._in_flight.setdefault(key, asyncio.Lock()):
+                if self._open.get(key) is batch:
+                    del self._open[key]  # later queries start the next batch
+                try:
+                    result = await self.provider.query_series(
+                        batch_builtin_query(key[0], batch.workloads, key[1]))
+                    answer = by_workload(result)
+                except Exception as error:  # the waiting ticks get an error, never hang
+                    answer = BatchAnswer(f"batched query failed: {error}", {})
             batch.answer.set_result(answer)
         finally:
             if self._open.get(key) is batch:

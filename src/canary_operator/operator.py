@@ -39,6 +39,17 @@ async def deployments_index(namespace: str | None, name: str, body: kopf.Body,
     return {(namespace or "", name): _slim(body)}
 
 
+@kopf.on.event("apps", "v1", "deployments")
+async def wake_on_rollout(namespace: str | None, name: str | None, memo: kopf.Memo,
+                          **_: Any) -> None:
+    """A Canary waiting for its primary or canary to roll out looks again as soon as the
+    watch shows that Deployment change (kopf has updated the index by then), instead of
+    polling every Canary on a timer."""
+    controller: CanaryController | None = memo.get("controller")
+    if controller is not None and name:
+        controller.wake_on_deployment(namespace or "", name)
+
+
 @kopf.index(GROUP, VERSION, "metrictemplates")
 async def metric_templates_index(namespace: str | None, name: str, body: kopf.Body,
                                  **_: Any) -> dict[tuple[str, str], dict[str, Any]]:

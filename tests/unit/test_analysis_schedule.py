@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from canary_operator.analysis import Reason, seconds_until_next_tick
-from canary_operator.analysis.schedule import step_time
+from canary_operator.analysis.schedule import READINESS_POLL_SECONDS, awaits_rollout, step_time
 from canary_operator.api import CanaryStatus, Phase
 from tests.unit.test_analysis_helpers import T0, make_spec, status_in
 
@@ -25,16 +25,20 @@ def test_the_interval_is_floored() -> None:
 
 
 def test_a_new_canary_and_initialization_poll_soon() -> None:
-    assert seconds_until_next_tick(make_spec(), None, T0, FLOOR) == 2
+    # Soon, not at once: a change of the Deployments wakes the loop (see the controller).
+    assert seconds_until_next_tick(make_spec(), None, T0, FLOOR) == READINESS_POLL_SECONDS
     initializing = CanaryStatus(phase=Phase.INITIALIZING, last_step_time=T0)
-    assert seconds_until_next_tick(make_spec(), initializing, T0, FLOOR) == 2
+    assert seconds_until_next_tick(make_spec(), initializing, T0, FLOOR) == 10
     assert seconds_until_next_tick(make_spec(interval="1s"), None, T0, 1.0) == 1
+    assert awaits_rollout(initializing)
 
 
 def test_waiting_for_a_rollout_polls_soon() -> None:
     for reason in (Reason.CANARY_NOT_READY, Reason.PRIMARY_NOT_READY):
         status = status_in(Phase.PROGRESSING, last_step=T0, reason=reason.value)
-        assert seconds_until_next_tick(make_spec(), status, T0, FLOOR) == 2
+        assert seconds_until_next_tick(make_spec(), status, T0, FLOOR) == READINESS_POLL_SECONDS
+        assert awaits_rollout(status)
+    assert not awaits_rollout(status_in(Phase.PROGRESSING, reason=Reason.ADVANCED.value))
 
 
 def test_an_overdue_step_runs_at_once_after_a_restart() -> None:

@@ -28,7 +28,7 @@ from canary_operator.analysis.observation import (
 )
 from canary_operator.analysis.readiness import deployment_readiness
 from canary_operator.analysis.reasons import Reason
-from canary_operator.analysis.schedule import seconds_until_next_tick
+from canary_operator.analysis.schedule import awaits_rollout, seconds_until_next_tick
 from canary_operator.analysis.steps import Strategy, strategy_of
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "ScaleTargetUp",
     "SetWeights",
     "Strategy",
+    "awaits_rollout",
     "classify",
     "decide",
     "deployment_readiness",

@@ -11,13 +11,21 @@ from canary_operator.api.base import parse_duration
 from canary_operator.api.canary import DEFAULT_INTERVAL, CanarySpec
 from canary_operator.api.status import CanaryStatus
 
-# How soon to look again while waiting for a Deployment to become ready.
-READINESS_POLL_SECONDS = 2.0
+# How soon to look again while waiting for a Deployment to become ready, at the latest:
+# the operator wakes the Canary as soon as the watch shows the Deployment change, so this
+# only bounds a missed event.
+READINESS_POLL_SECONDS = 10.0
 # Holds that took no step: overdue means "keep the cadence", not "run at once".
 _HOLDING_REASONS = frozenset({
     Reason.PRIMARY_STUCK, Reason.STRATEGY_NOT_SUPPORTED, Reason.TARGET_NOT_FOUND,
     Reason.PAUSED,
 })
+
+
+def awaits_rollout(status: CanaryStatus) -> bool:
+    """True while the Canary waits for its primary or canary Deployment to roll out
+    (initialising included): a change of either is worth an immediate look."""
+    return status.phase in INITIALIZING or status.reason in POLLING_REASONS
 
 
 def analysis_interval(spec: CanarySpec) -> float:
@@ -67,7 +75,7 @@ def seconds_until_next_tick(
     interval = max(analysis_interval(spec), min_interval_seconds)
     if spec.suspend:
         return interval
-    if status is None or status.phase in INITIALIZING or status.reason in POLLING_REASONS:
+    if status is None or awaits_rollout(status):
         return min(interval, READINESS_POLL_SECONDS)
     active = status.phase in ACTIVE and status.reason not in _HOLDING_REASONS
     if status.last_step_time is None:

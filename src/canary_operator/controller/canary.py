@@ -95,6 +95,10 @@ class CanaryController:
         self._reported_unsupported: set[tuple[str, int]] = set()
         self._namespaces: dict[str, str] = {}  # uid -> namespace, for flagger_canary_total
         self._wakeups: dict[str, asyncio.Event] = {}
+        # Canaries waiting for a Deployment to roll out, by the Deployment's (namespace,
+        # name): a watch event of it wakes them (the timer is only a fallback).
+        self._awaiting: dict[tuple[str, str], set[str]] = {}
+        self._awaited_by: dict[str, tuple[tuple[str, str], ...]] = {}
         self._reported_commands: set[tuple[str, str]] = set()
         self._controls: dict[str, tuple[str | None, ...]] = {}
         self._ticking = asyncio.Semaphore(settings.max_concurrent_ticks)
@@ -146,7 +150,35 @@ class CanaryController:
             self._wakeups.setdefault(uid, asyncio.Event()).set()
         self._controls[uid] = controls
 
+    def wake_on_deployment(self, namespace: str, name: str) -> None:
+        """The watch saw Deployment `namespace/name` change: wake the Canaries waiting for
+        it to roll out."""
+        for uid in self._awaiting.get((namespace, name), ()):
+            self._wakeups.setdefault(uid, asyncio.Event()).set()
+
+    def _await_rollouts(self, uid: str, canary: Canary, status: CanaryStatus) -> None:
+        """Register (or drop) the Deployments whose changes wake this Canary's loop."""
+        namespace, target = canary.metadata.namespace, canary.spec.target_ref.name
+        keys = (((namespace, target), (namespace, f"{target}-primary"))
+                if analysis.awaits_rollout(status) else ())
+        if self._awaited_by.get(uid, ()) == keys:
+            return
+        self._stop_awaiting(uid)
+        if keys:
+            self._awaited_by[uid] = keys
+            for key in keys:
+                self._awaiting.setdefault(key, set()).add(uid)
+
+    def _stop_awaiting(self, uid: str) -> None:
+        for key in self._awaited_by.pop(uid, ()):
+            waiting = self._awaiting.get(key)
+            if waiting is not None:
+                waiting.discard(uid)
+                if not waiting:
+                    del self._awaiting[key]
+
     def forget(self, uid: str, body: JsonDict | None = None) -> None:
+        self._stop_awaiting(uid)
         self._written.pop(uid, None)
         self._wakeups.pop(uid, None)
         self._controls.pop(uid, None)
@@ -210,6 +242,7 @@ class CanaryController:
             return TickResult(self.settings.min_interval_seconds, decision, problem)
         await self._record(body, canary, view, status, decision)
         self._count(uid, canary.metadata.namespace)
+        self._await_rollouts(uid, canary, decision.status)
         self._observe_telemetry(canary, status, decision, routes, time.perf_counter() - started)
         delay = analysis.seconds_until_next_tick(
             canary.spec, decision.status, self.clock(), self.settings.min_interval_seconds

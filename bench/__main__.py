@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                else None)
                     say(f"scale n={n} {operator}: repetition {repetition + 1}/{repeat}")
                     results["scale"].append(scale.run(operator, work, n, spec, profile,
-                                                      args.scrape_interval))
+                                                      args.scrape_interval, args.data_dir))
                     save(args.out, results)
     return results
 

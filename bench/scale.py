@@ -37,9 +37,10 @@ def step_lags(bench: BenchLab, namespace: str, spec: Spec, since: float) -> list
 
 
 def run(operator: Operator, work_dir: Path, n: int, spec: Spec,
-        profile: Path | None = None, scrape_interval: str = "1s") -> dict[str, Any]:
+        profile: Path | None = None, scrape_interval: str = "1s",
+        data_dir: Path | None = None) -> dict[str, Any]:
     """Bring up a lab for `n` Canaries, promote them all at once, return the figures."""
-    with BenchLab(operator, work_dir, nodes=nodes_for(3 * n),
+    with BenchLab(operator, work_dir, data_dir, nodes=nodes_for(3 * n),
                   scrape_interval=scrape_interval) as bench:
         namespace = bench.namespace(f"scale{n}")
         targets = names(n)

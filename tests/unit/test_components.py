@@ -43,9 +43,16 @@ def test_kwok_gets_every_stage_file_and_manages_only_fake_nodes() -> None:
     assert "taints" not in node.get("spec", {})  # type: ignore[operator]
 
 
-def test_controller_manager_and_scheduler_are_not_throttled_below_the_api_server() -> None:
-    by_name = {c.name: c.argv for c in _components()}
+def test_fast_controllers_raise_the_client_rates_only_when_asked() -> None:
+    def argv_of(fast: bool) -> dict[str, tuple[str, ...]]:
+        stages = (Path("/data/node.yaml"),)
+        return {c.name: c.argv for c in control_plane(
+            Path("/bin"), Pki(Path("/pki")), PORTS, Path("/state"),
+            Path("/state/admin.kubeconfig"), stages, fast_controllers=fast)}
+
+    fast, default = argv_of(True), argv_of(False)
     for name in ("kube-controller-manager", "kube-scheduler"):
-        qps = [a for a in by_name[name] if a.startswith("--kube-api-qps=")]
-        assert qps and float(qps[0].split("=")[1]) >= 100, name
-    assert "--concurrent-deployment-syncs=20" in by_name["kube-controller-manager"]
+        assert "--kube-api-qps=500" in fast[name], name
+        assert not any(a.startswith("--kube-api-qps") for a in default[name]), name
+    assert "--concurrent-deployment-syncs=20" in fast["kube-controller-manager"]
+    assert not any(a.startswith("--concurrent-") for a in default["kube-controller-manager"])

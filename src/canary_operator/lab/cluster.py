@@ -126,6 +126,7 @@ class Lab:
         nodes: int = 3,
         pins: Pins = PINS,
         progress: Progress = print_progress,
+        fast_controllers: bool = False,
     ) -> Lab:
         state_dir = state_dir or default_state_dir()
         cls._refuse_if_running(state_dir)
@@ -142,7 +143,7 @@ class Lab:
         lab = cls(state, progress)
         try:
             components = control_plane(toolchain.bin_dir, pki, ports, state_dir, kubeconfig,
-                                       data.kwok_stages)
+                                       data.kwok_stages, fast_controllers)
             lab._start_components(components, pki)
             lab._create_nodes(nodes)
             crds = install_crds(lab.api_client(), data.istio_crds, watch=state.processes)

@@ -141,6 +141,21 @@ async def test_queries_after_an_answer_start_a_new_batch() -> None:
     assert len(transport.queries) == 2
 
 
+async def test_a_check_reports_the_query_its_caller_rendered() -> None:
+    transport = FakePrometheusTransport()
+    client = httpx.AsyncClient(transport=httpx.MockTransport(transport))
+    batcher = BuiltinBatcher(PrometheusProvider(URL, client=client))
+    own = builtin_query("request-success-rate", "test", "a", "1m")
+    try:
+        given = await batcher.query("request-success-rate", "test", "a", "1m", own)
+        rendered = await batcher.query("request-success-rate", "test", "a", "1m")
+    finally:
+        await batcher.aclose()
+        await client.aclose()
+    assert given.query == rendered.query == compact_query(own)
+    assert "\n" not in given.query
+
+
 async def test_a_cancelled_tick_does_not_cancel_the_others_answer() -> None:
     transport = FakePrometheusTransport()
     client = httpx.AsyncClient(transport=httpx.MockTransport(transport))
@@ -174,7 +189,7 @@ async def test_queries_arriving_while_one_is_in_flight_go_out_together_after_it(
         await arrived.wait()  # the first query is at Prometheus, alone
         later = [asyncio.ensure_future(batcher.query("request-success-rate", "t", name, "1m"))
                  for name in ("bb", "ccc")]
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one loop turn: each joins the open batch before awaiting
         release.set()
         results = await asyncio.gather(first, *later)
     finally:

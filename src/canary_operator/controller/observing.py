@@ -135,7 +135,8 @@ class Measurer:
             batcher = self._batchers.get(provider.url)
             if batcher is None:
                 batcher = self._batchers[provider.url] = BuiltinBatcher(provider)
-            result = await batcher.query(metric.name, namespace, target, metric.interval)
+            result = await batcher.query(metric.name, namespace, target, metric.interval,
+                                         query)
         else:
             result = await provider.query(query)
         return MetricObservation(metric.name, result.query, metric.interval, result.value,

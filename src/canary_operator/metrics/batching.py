@@ -53,10 +53,10 @@ class BuiltinBatcher:
         self._senders: set[asyncio.Task[None]] = set()
 
     async def query(self, metric_name: str, namespace: str, target: str,
-                    interval: str) -> QueryResult:
+                    interval: str, promql: str | None = None) -> QueryResult:
         """Builtin metric `metric_name` of `namespace`/`target` over `interval`, as
         `provider.query(builtin_query(...))` would answer it (the caller checks
-        `batchable` first)."""
+        `batchable` first). `promql` is that query when the caller has rendered it."""
         key = (metric_name, interval)
         batch = self._open.get(key)
         if batch is None or len(batch.workloads) >= MAX_BATCH:
@@ -67,8 +67,9 @@ class BuiltinBatcher:
         batch.workloads.add((namespace, target))
         # Shielded: one Canary's tick being cancelled must not cancel the others' answer.
         answer = await asyncio.shield(batch.answer)
-        query = compact_query(builtin_query(metric_name, namespace, target, interval))
-        return pick(answer, query, (namespace, target))
+        own = promql if promql is not None else builtin_query(metric_name, namespace, target,
+                                                              interval)
+        return pick(answer, compact_query(own), (namespace, target))
 
     async def _send(self, key: tuple[str, str], batch: _Batch) -> None:
         try:

@@ -61,11 +61,6 @@ def service_ref(host: str, namespace: str) -> ServiceRef:
     return ServiceRef(rest.split(".", 1)[0] if rest else namespace, name)
 
 
-def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    """A Service selector matches the labels (an empty selector matches no pods)."""
-    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
-
-
 def rule_shares(vs: VirtualServiceInfo) -> list[float]:
     """The share (0..1) of `vs`'s requests each of its rules takes."""
     shares = [0.0] * len(vs.rules)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -104,8 +105,9 @@ def run(operator: Operator, work_dir: Path, n: int, spec: Spec,
 
 def _start_profiler(running: RunningOperator, out: Path) -> Any:
     """py-spy recording the operator (ours) into a flame graph, when py-spy is there."""
-    spy = shutil.which("py-spy") or str(Path(__file__).resolve().parents[1] / ".venv" /
-                                        "bin" / "py-spy")
+    # Beside the interpreter running the bench (its virtualenv), else on the PATH.
+    beside = Path(sys.executable).parent / "py-spy"
+    spy = str(beside) if beside.exists() else (shutil.which("py-spy") or str(beside))
     if not Path(spy).exists():
         say("py-spy not installed (pip install '.[bench]'): no profile")
         return None

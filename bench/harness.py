@@ -335,6 +335,14 @@ class BenchLab:
                   "/metrics", 60)
         return self.operator
 
+    def component_pids(self) -> dict[str, list[int]]:
+        """The lab's processes (control plane, Prometheus, mesh simulator, the operator),
+        pids grouped by component name."""
+        groups: dict[str, list[int]] = {}
+        for record in self.the_lab().state.processes:
+            groups.setdefault(record.name, []).append(record.pid)
+        return groups
+
     def stop_operator(self) -> None:
         if self.operator is not None:
             # Through the lab, which then forgets it (a stopped component is no failure).

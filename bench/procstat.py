@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +87,19 @@ class Sampler:
         self._sample()
         wall = time.monotonic() - self._t0
         return Usage(cpu_seconds(self.pid) - self._cpu0, wall, self._peak, self._samples)
+
+
+def cpu_by_name(pids: Mapping[str, Iterable[int]]) -> dict[str, float]:
+    """CPU seconds so far of each named group of processes."""
+    return {name: sum(cpu_seconds(pid) for pid in group) for name, group in pids.items()}
+
+
+def cores_between(before: Mapping[str, float], after: Mapping[str, float],
+                  wall_seconds: float) -> dict[str, float]:
+    """Mean cores each named group used between two `cpu_by_name` readings, largest first
+    (a process gone by the second reading counts as 0, not as negative)."""
+    if wall_seconds <= 0:
+        return {}
+    used = {name: max(after.get(name, 0.0) - before.get(name, 0.0), 0.0) / wall_seconds
+            for name in before.keys() | after.keys()}
+    return dict(sorted(used.items(), key=lambda item: -item[1]))

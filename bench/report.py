@@ -162,6 +162,33 @@ def scale_section(runs: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def machine_section(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """Where the machine's CPU went during the progression, per lab component, at each
+    operator's largest N (runs recorded before the breakdown existed are left out)."""
+    measured = [r for r in runs if r.get("lab_cores")]
+    if not measured:
+        return []
+    lines = ["## Where the CPU went during the progression", "",
+             "Mean cores busy per lab process from the image bump to the last Succeeded "
+             "(the operator is one of them), at each operator's largest N.", ""]
+    columns = []
+    for operator in ("ours", "flagger"):
+        mine = [r for r in measured if r["operator"] == operator]
+        if mine:
+            columns.append(max(mine, key=lambda r: int(r["n"])))
+    names = sorted({name for r in columns for name in r["lab_cores"]},
+                   key=lambda name: -max(r["lab_cores"].get(name, 0.0) for r in columns))
+    header = " | ".join(f"{r['operator']}, N={r['n']}" for r in columns)
+    lines += [f"| process | {header} |", "|---|" + "---|" * len(columns)]
+    for name in names:
+        cells = " | ".join(f"{r['lab_cores'].get(name, 0.0):.2f}" for r in columns)
+        lines.append(f"| {name} | {cells} |")
+    total = " | ".join(f"**{sum(r['lab_cores'].values()):.2f} of {r['machine_cores']}**"
+                       for r in columns)
+    lines.append(f"| all | {total} |")
+    return lines
+
+
 def targets_section(results: Results) -> list[str]:
     api, scale = results.get("api", []), results.get("scale", [])
     lines = ["## Targets (issue 8)", ""]
@@ -216,6 +243,9 @@ def markdown(results: Results) -> str:
                                     spec), ""]
     if results.get("scale"):
         lines += [*scale_section(results["scale"]), ""]
+        machine = machine_section(results["scale"])
+        if machine:
+            lines += [*machine, ""]
     lines += [*targets_section(results), ""]
     for note in meta.get("notes", []):
         lines.append(f"- {note}")
@@ -233,15 +263,18 @@ SUMMARY_SCALE = ("Canaries Succeeded", "step lag p99", "operator CPU seconds",
 def summary(results: Results) -> str:
     """The few lines kept in git: the headline rows with their spread, and the targets."""
     keep: list[str] = []
-    in_notes = False
+    in_notes = in_machine = False
     for line in markdown(results).splitlines():
         if line.startswith("Per analysis step, by verb"):
             in_notes = True
         elif line.startswith("## "):
             in_notes = False
+            in_machine = line.startswith("## Where the CPU went")
         if in_notes:
             continue
-        if (line.startswith(("# ", "## ", "- ≤", "- 0 API", "- ≥", "- p99", "- operator RSS",
+        if in_machine and line.startswith("|"):
+            keep.append(line)
+        elif (line.startswith(("# ", "## ", "- ≤", "- 0 API", "- ≥", "- p99", "- operator RSS",
                              "| per analysis step", "| seconds", "| N |", "|---"))
                 or line.startswith(SUMMARY_ROWS)
                 or (line.startswith("| ") and any(f"| {k}" in line for k in SUMMARY_SCALE))):

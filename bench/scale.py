@@ -7,6 +7,7 @@ peak RSS while the Canaries progress, and the queries per second Prometheus answ
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import BenchLab, Operator, RunningOperator, nodes_for, prometheus_queries, say
-from bench.procstat import memory_bytes
+from bench.procstat import cores_between, cpu_by_name, memory_bytes
 from bench.stats import percentile
 from bench.workload import GOOD_IMAGE, Spec, canary, release, target
 
@@ -62,6 +63,8 @@ def run(operator: Operator, work_dir: Path, n: int, spec: Spec,
         profiler = _start_profiler(running, profile) if profile else None
         sampler = running.sampler()
         queries_before = prometheus_queries(bench.prometheus_url)
+        components = bench.component_pids()
+        lab_cpu_before = cpu_by_name(components)
         started = time.time()
         bench.patch_all(namespace, [(name, release(name, GOOD_IMAGE)) for name in targets])
         bump_seconds = time.time() - started
@@ -73,6 +76,8 @@ def run(operator: Operator, work_dir: Path, n: int, spec: Spec,
             say(f"scale {operator} n={n}: {error}")
         usage = sampler.stop()
         wall = time.time() - started
+        # Where the machine's CPU went: the operator is one of the lab's processes.
+        lab_cores = cores_between(lab_cpu_before, cpu_by_name(components), wall)
         queries = prometheus_queries(bench.prometheus_url) - queries_before
         if profiler is not None:
             _stop_profiler(profiler)
@@ -95,11 +100,15 @@ def run(operator: Operator, work_dir: Path, n: int, spec: Spec,
             "peak_rss_mb": max(peak, init_peak, usage.peak_rss_bytes) / 2**20,
             "prometheus_qps": queries / wall,
             "scrape_interval": scrape_interval,
+            "lab_cores": lab_cores,
+            "machine_cores": os.cpu_count() or 1,
         }
         say(f"scale {operator} n={n}: {succeeded}/{n} Succeeded in {wall:.0f}s, step lag "
             f"p50 {result['step_lag_p50']:.2f}s p99 {result['step_lag_p99']:.2f}s, "
             f"CPU {usage.cpu_seconds:.0f}s, peak RSS {result['peak_rss_mb']:.0f} MB, "
-            f"{result['prometheus_qps']:.1f} queries/s")
+            f"{result['prometheus_qps']:.1f} queries/s; lab CPU "
+            f"{sum(lab_cores.values()):.2f} of {result['machine_cores']} cores ("
+            + ", ".join(f"{name} {cores:.2f}" for name, cores in lab_cores.items()) + ")")
         return result
 
 

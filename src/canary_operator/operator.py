@@ -18,6 +18,7 @@ from canary_operator.api import GROUP, VERSION
 from canary_operator.controller import CanaryController, JsonDict
 from canary_operator.kube.client import close_api_client, new_api_client
 from canary_operator.kube.events import COMPONENT, EventRecorder
+from canary_operator.kube.kopf_session import bounded_session, pool_size
 from canary_operator.memory import malloc_trim, trim_forever
 from canary_operator.settings import OperatorSettings
 from canary_operator.telemetry import MetricsEndpoint, Telemetry, operator_version, serve_metrics
@@ -107,6 +108,17 @@ class IndexView:
 
     def virtual_service(self, namespace: str, name: str) -> JsonDict | None:
         return self._one(self._virtual_services, (namespace, name))
+
+
+@kopf.on.login()
+async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.AiohttpSession | None:
+    """kopf's usual login (in-cluster, else the kubeconfig), on a bounded connection pool
+    (see `kube.kopf_session`). Async: the session belongs to the running loop."""
+    info = kopf.login_via_client(**kwargs)
+    if info is None:
+        return None
+    settings: OperatorSettings = memo.get("settings") or OperatorSettings()
+    return bounded_session(info, pool_size(settings.namespaces, bool(settings.peering)))
 
 
 @kopf.on.startup()

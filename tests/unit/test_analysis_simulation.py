@@ -111,7 +111,8 @@ def test_a_prometheus_outage_pauses_the_analysis_and_it_resumes() -> None:
     cluster.target_hash = "v2"
     cluster.run_until(lambda c: c.status is not None and c.status.canary_weight == 30)
     outage["on"] = True
-    for _ in range(20):
+    # Ten intervals of 1m: within the default progressDeadlineSeconds (600s).
+    for _ in range(10):
         decision = cluster.tick()
         assert decision.status.canary_weight == 30
         assert decision.status.failed_checks == 0
@@ -120,6 +121,48 @@ def test_a_prometheus_outage_pauses_the_analysis_and_it_resumes() -> None:
     cluster.run_until(in_phase(Phase.SUCCEEDED))
     assert cluster.status is not None
     assert cluster.status.failed_checks == 0
+    assert cluster.status.checks_unavailable_since is None
+
+
+def test_a_configuration_error_is_a_failed_check_and_rolls_back_at_the_threshold() -> None:
+    missing = ("MetricTemplate test/latency named by templateRef was not found; create it or "
+               "fix analysis.metrics[].templateRef")
+
+    def metrics(_: Cluster) -> tuple[MetricObservation, ...]:
+        return (MetricObservation("request-success-rate", "q", "1m", 99.9),
+                MetricObservation("request-duration", "", "1m", None, error=missing,
+                                  invalid=True))
+
+    cluster = initialized(Cluster(make_spec(), metrics=metrics))
+    cluster.target_hash = "v2"
+    run = cluster.run_until(in_phase(Phase.FAILED))
+    counted = [d for d in run if d.status.reason == "ChecksFailed"]
+    assert [d.status.failed_checks for d in counted] == [1, 2, 3, 4, 5]
+    assert cluster.state.reason == "FailedChecksThreshold"
+    assert cluster.state.failed_checks == 5
+    assert cluster.weights == (100, 0)
+    assert messages(counted[:1]) == [
+        f"Halt podinfo.test advancement request-duration cannot be checked: {missing} "
+        "(counted as a failed check)"]
+    assert counted[0].status.checks is not None
+    assert [c.outcome for c in counted[0].status.checks] == ["Pass", "Invalid"]
+
+
+def test_an_outage_longer_than_the_progress_deadline_rolls_back() -> None:
+    def metrics(_: Cluster) -> tuple[MetricObservation, ...]:
+        return measured(error="Get http://prometheus:9090: connection refused")
+
+    cluster = initialized(Cluster(make_spec(), metrics=metrics))
+    cluster.target_hash = "v2"
+    run = cluster.run_until(in_phase(Phase.FAILED))
+    assert cluster.status is not None
+    assert cluster.status.reason == "ChecksUnavailableTooLong"
+    assert cluster.status.failed_checks == 0
+    assert cluster.weights == (100, 0)
+    # Held at 0s, 60s, ... 600s (eleven checks), rolled back at 660s > 600s.
+    unavailable = [d for d in run if d.status.reason == "ChecksUnavailable"]
+    assert len(unavailable) == 11
+    assert "unavailable for 660s, longer than progressDeadlineSeconds (600s)" in run[-1].reason
 
 
 def test_a_new_revision_mid_run_restarts_and_promotes_the_newest() -> None:

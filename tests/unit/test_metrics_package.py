@@ -15,6 +15,7 @@ def test_exported_names_are_guarded() -> None:
         "metric_query",
         "render",
         "template_variables",
+        "uses_template",
     ]
     assert metrics.__all__ == sorted(metrics.__all__)
     for name in metrics.__all__:

@@ -82,12 +82,14 @@ async def test_a_matrix_is_an_error() -> None:
     assert result.value is None
     assert result.error is not None
     assert "range vector (matrix)" in result.error
+    assert result.invalid
 
 
 async def test_a_string_result_is_an_error() -> None:
     result = await run(lambda _: answer("string", [1, "hello"]))
     assert result.error is not None
     assert "resultType 'string'" in result.error
+    assert result.invalid
 
 
 async def test_a_native_histogram_sample_is_an_error() -> None:
@@ -95,6 +97,7 @@ async def test_a_native_histogram_sample_is_an_error() -> None:
     result = await run(lambda _: answer("vector", [histogram]))
     assert result.error is not None
     assert "native histogram" in result.error
+    assert result.invalid
 
 
 async def test_http_400_reports_prometheus_error_type_and_message() -> None:
@@ -104,25 +107,54 @@ async def test_http_400_reports_prometheus_error_type_and_message() -> None:
     assert result.value is None
     assert result.error == (
         f"Prometheus at {URL} answered HTTP 400: bad_data: "
-        'invalid parameter "query": 1:5: parse error: unexpected end of input'
+        'invalid parameter "query": 1:5: parse error: unexpected end of input; '
+        "fix the query (analysis.metrics[].query or the MetricTemplate's spec.query)"
     )
+    assert result.invalid
+
+
+@pytest.mark.parametrize(("status", "invalid", "fix"), [
+    (401, True, "; check the credentials (the MetricTemplate's provider.secretRef) and what "
+                "they may read"),
+    (403, True, "; check the credentials (the MetricTemplate's provider.secretRef) and what "
+                "they may read"),
+    (404, True, "; check the address (metricsServer or the MetricTemplate's provider.address)"),
+    (422, True, "; fix the query (analysis.metrics[].query or the MetricTemplate's "
+                "spec.query)"),
+    (408, False, ""), (429, False, ""), (500, False, ""), (502, False, ""), (503, False, ""),
+])
+async def test_an_http_error_is_invalid_only_when_asking_again_cannot_help(
+        status: int, invalid: bool, fix: str) -> None:
+    result = await run(lambda _: httpx.Response(status, text="no"))
+    assert result.error == f"Prometheus at {URL} answered HTTP {status}: no{fix}"
+    assert result.invalid is invalid
 
 
 async def test_http_503_without_json_reports_the_body() -> None:
     result = await run(lambda _: httpx.Response(503, text="upstream connect error"))
     assert result.error == f"Prometheus at {URL} answered HTTP 503: upstream connect error"
+    assert not result.invalid
 
 
 async def test_a_success_status_with_an_error_payload_is_an_error() -> None:
     body = {"status": "error", "errorType": "timeout", "error": "query timed out"}
     result = await run(lambda _: httpx.Response(200, json=body))
     assert result.error == f"Prometheus at {URL} reported an error: timeout: query timed out"
+    assert not result.invalid
+
+
+async def test_a_success_status_with_a_bad_data_payload_is_invalid() -> None:
+    body = {"status": "error", "errorType": "bad_data", "error": "parse error"}
+    result = await run(lambda _: httpx.Response(200, json=body))
+    assert result.error == f"Prometheus at {URL} reported an error: bad_data: parse error"
+    assert result.invalid
 
 
 async def test_a_body_that_is_not_json_is_an_error() -> None:
     result = await run(lambda _: httpx.Response(200, text="<html>login</html>"))
     assert result.error is not None
-    assert "not Prometheus JSON: <html>login</html>" in result.error
+    assert "not Prometheus JSON: <html>login</html>; check the address" in result.error
+    assert result.invalid
 
 
 @pytest.mark.parametrize(
@@ -132,6 +164,7 @@ async def test_a_malformed_value_is_an_error(value: Any) -> None:
     result = await run(lambda _: answer("vector", [{"metric": {}, "value": value}]))
     assert result.error is not None
     assert "malformed value" in result.error
+    assert result.invalid
 
 
 async def test_a_transport_timeout_is_an_error_not_an_exception() -> None:
@@ -157,6 +190,7 @@ async def test_a_refused_connection_is_an_error_not_an_exception() -> None:
 
     result = await run(handler)
     assert result.error == f"cannot connect to Prometheus at {URL}: [Errno 111] Connection refused"
+    assert not result.invalid
 
 
 async def test_a_query_is_a_get_on_api_v1_query_with_whitespace_collapsed() -> None:

@@ -1,9 +1,12 @@
 """Metric checks: one query result against one metric's thresholds (flagger.md §3).
 
-Four outcomes. `Pass` and `Fail` compare the value; `NoData` (an empty result or NaN)
+Five outcomes. `Pass` and `Fail` compare the value; `NoData` (an empty result or NaN)
 counts as a failed check, as in Flagger, but is reported as its own outcome with the
-query and the window; `Error` (provider down, bad query, timeout) is not counted at all:
-the analysis holds until the provider answers again.
+query and the window; `Invalid` (a missing or unrenderable MetricTemplate, a query the
+provider rejects, refused credentials, an unsupported provider) counts as a failed check,
+as in Flagger, since waiting cannot cure it; `Error` (the provider down, a timeout, a 5xx)
+is not counted: the analysis holds until the provider answers again, for at most
+`progressDeadlineSeconds` (`progress.judge`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ class Outcome(StrEnum):
     PASS = "Pass"
     FAIL = "Fail"
     NO_DATA = "NoData"
-    ERROR = "Error"
+    INVALID = "Invalid"  # the configuration is wrong: a failed check
+    ERROR = "Error"  # an outage: holds, not counted
 
 
 class MetricKind(StrEnum):
@@ -59,7 +63,7 @@ class CheckResult:
 
     @property
     def counts_as_failed(self) -> bool:
-        return self.outcome in (Outcome.FAIL, Outcome.NO_DATA)
+        return self.outcome in (Outcome.FAIL, Outcome.NO_DATA, Outcome.INVALID)
 
     @property
     def value_text(self) -> str:
@@ -70,6 +74,8 @@ class CheckResult:
         """One phrase for reasons and status messages, with the numbers and the window."""
         if self.outcome is Outcome.ERROR:
             return f"{self.name} query failed: {self.error}"
+        if self.outcome is Outcome.INVALID:
+            return f"{self.name} cannot be checked: {self.error}"
         if self.outcome is Outcome.NO_DATA:
             return f"{self.name} NoData ({self.window})"
         if self.outcome is Outcome.FAIL:
@@ -133,7 +139,8 @@ def classify(metric: CanaryMetric, observed: MetricObservation) -> CheckResult:
         )
 
     if observed.error is not None:
-        return result(Outcome.ERROR, error=one_line(observed.error) or "unknown error")
+        return result(Outcome.INVALID if observed.invalid else Outcome.ERROR,
+                      error=one_line(observed.error) or "unknown error")
     if observed.value is None or math.isnan(observed.value):
         return result(Outcome.NO_DATA)
     value = observed.value

@@ -122,6 +122,9 @@ def check_halted(canary: str, target: str, result: CheckResult) -> Event:
     if result.outcome is Outcome.ERROR:
         return warning(f"Halt {canary} advancement {result.name} query failed: {result.error} "
                        "(not counted as a failed check)")
+    if result.outcome is Outcome.INVALID:
+        return warning(f"Halt {canary} advancement {result.name} cannot be checked: "
+                       f"{result.error} (counted as a failed check)")
     if result.outcome is Outcome.NO_DATA:
         hint = ("" if result.kind is MetricKind.CUSTOM
                 else f"; probably {target} is not receiving traffic")

@@ -95,7 +95,8 @@ def idle(tick: Tick) -> Decision:
         actions.append(SetWeights(100, 0))
     actions.append(ScaleTargetUp(canary_replicas(tick)))
     progressing = tick.enter(Phase.PROGRESSING, tick.with_fields(
-        **tick.revision(), failed_checks=0, canary_weight=0, iterations=0, checks=[]))
+        **tick.revision(), failed_checks=0, canary_weight=0, iterations=0, checks=[],
+        checks_unavailable_since=None))
     approved = [events.hook_passed("confirm-rollout", hook.name)
                 for hook in tick.hooks(WebhookType.CONFIRM_ROLLOUT)]
     return tick.record(

@@ -31,6 +31,9 @@ class MetricObservation:
     window: str  # the metric interval, e.g. "1m"
     value: float | None  # None: no data (an empty result or NaN)
     error: str | None = None  # the provider or the query failed (down, bad query, timeout)
+    # The error is the Canary's configuration (a missing or unrenderable template, a query
+    # rejected as invalid, refused credentials, an unsupported provider), not an outage.
+    invalid: bool = False
 
 
 @dataclass(frozen=True)

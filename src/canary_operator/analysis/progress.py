@@ -7,6 +7,7 @@ canary, an iteration for blue/green and A/B testing, or the promotion.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from canary_operator.analysis.promotion import skip_analysis, start_promotion
 from canary_operator.analysis.reasons import Reason
 from canary_operator.analysis.rollback import (
     canary_deadline_exceeded,
+    checks_unavailable_too_long,
     manual_rollback,
     threshold_reached,
 )
@@ -120,8 +122,12 @@ def judge(tick: Tick, measured: Sequence[MetricObservation] | None) -> Decision:
     metrics = tick.analysis.metrics if tick.analysis and tick.analysis.metrics else []
     results = run_checks(metrics, measured or ())
     hooks = refused(tick.hooks(WebhookType.ROLLOUT, Phase.PROGRESSING))
-    status = with_history(tick.with_fields(checks=[result.to_status() for result in results]),
-                          results, tick.seen.now, tick.seen.history_limit)
+    errors = [result for result in results if result.outcome is Outcome.ERROR]
+    now = tick.seen.now
+    unavailable = (tick.status.checks_unavailable_since or now) if errors else None
+    status = with_history(tick.with_fields(checks=[result.to_status() for result in results],
+                                           checks_unavailable_since=unavailable),
+                          results, now, tick.seen.history_limit)
     halts = [events.external_check_failed(tick.canary, hook.name, hook.message)
              for hook in hooks]
     halts += [events.check_halted(tick.canary, tick.target, result)
@@ -135,10 +141,16 @@ def judge(tick: Tick, measured: Sequence[MetricObservation] | None) -> Decision:
             f"failed check {count}/{tick.threshold}",
             Reason.CHECKS_FAILED, events=halts, step=True,
         )
-    errors = [result for result in results if result.outcome is Outcome.ERROR]
-    if errors:
+    if unavailable is not None:
+        held = (now - unavailable).total_seconds()
+        deadline = tick.spec.progress_deadline_seconds
+        if held > deadline:
+            return checks_unavailable_too_long(
+                dataclasses.replace(tick, status=status), _summaries(errors), held, deadline)
         return tick.record(
-            status, f"{_summaries(errors)}: holding, not counted as a failed check",
+            status, f"{_summaries(errors)}: holding, not counted as a failed check "
+                    f"(unavailable for {held:.0f}s of the {deadline}s progressDeadlineSeconds "
+                    "allows)",
             Reason.CHECKS_UNAVAILABLE, events=halts, step=True,
         )
     return step_after_checks(tick, status, _summaries(results) if results
@@ -193,7 +205,8 @@ def restart(tick: Tick) -> Decision:
     traffic split without an owner).
     """
     status = tick.enter(Phase.PROGRESSING, tick.with_fields(
-        **tick.revision(), failed_checks=0, canary_weight=0, iterations=0, checks=[]))
+        **tick.revision(), failed_checks=0, canary_weight=0, iterations=0, checks=[],
+        checks_unavailable_since=None))
     return tick.record(
         with_affinity(tick.analysis, status, 0),
         f"new revision of {tick.target} during the analysis: restarting at weight 0",

@@ -25,6 +25,7 @@ class Reason(StrEnum):
     ADVANCED = "Advanced"
     CHECKS_FAILED = "ChecksFailed"
     CHECKS_UNAVAILABLE = "ChecksUnavailable"  # the provider failed; nothing counted
+    CHECKS_UNAVAILABLE_TOO_LONG = "ChecksUnavailableTooLong"  # ... past the deadline
     PROMOTING = "Promoting"
     PRIMARY_WEIGHT_ADVANCED = "PrimaryWeightAdvanced"
     FINALISING = "Finalising"
@@ -45,6 +46,10 @@ class Reason(StrEnum):
     PROMOTED_MANUALLY = "PromotedManually"  # kubectl canary promote
     RETRYING = "Retrying"  # kubectl canary retry
     COMMAND_IGNORED = "CommandIgnored"  # a command that does not apply in this phase
+    # The operator could not observe or act (an API error, a missing object, a bad spec):
+    # the message says what; the next tick that gets through replaces it.
+    BLOCKED = "Blocked"
+    UNBLOCKED = "Unblocked"
 
 
 # While waiting for a Deployment's rollout the loop comes back soon, not an interval later.

@@ -48,6 +48,18 @@ def canary_deadline_exceeded(tick: Tick) -> Decision:
     )
 
 
+def checks_unavailable_too_long(tick: Tick, errors: str, held: float,
+                                deadline: int) -> Decision:
+    """The metric provider has not answered for longer than progressDeadlineSeconds: the
+    canary is neither promoted blind nor left holding its weight for ever."""
+    message = (f"the metric checks have been unavailable for {held:.0f}s, longer than "
+               f"progressDeadlineSeconds ({deadline}s): {errors}")
+    return rollback(
+        tick, f"{message}: rolling back", Reason.CHECKS_UNAVAILABLE_TOO_LONG,
+        (events.deadline_exceeded(tick.canary, message),), events.alert_deadline(message),
+    )
+
+
 def manual_rollback(tick: Tick) -> Decision:
     """A rollback hook answered 2xx: roll back now (Flagger's `rollback` webhook)."""
     return rollback(

@@ -45,7 +45,7 @@ class MetricCheckStatus(ApiModel):
     """One metric check of the last analysis tick that ran them (ours, not Flagger's)."""
 
     name: str
-    outcome: Literal["Pass", "Fail", "NoData", "Error"]
+    outcome: Literal["Pass", "Fail", "NoData", "Invalid", "Error"]
     value: float | None = None
     threshold: str | None = None
     window: str | None = None
@@ -59,7 +59,7 @@ class CheckRecord(ApiModel):
 
     time: datetime
     name: str
-    outcome: Literal["Pass", "Fail", "NoData", "Error"]
+    outcome: Literal["Pass", "Fail", "NoData", "Invalid", "Error"]
     value: float | None = None
     threshold: str | None = None
     window: str | None = None
@@ -104,3 +104,7 @@ class CanaryStatus(ApiModel):
     last_transition_message: str | None = None
     # The last promote, abort, retry command and what became of it.
     last_command: CommandStatus | None = None
+    # Since when the metric checks have failed for an outage only (the provider down, a
+    # timeout): the analysis holds, and rolls back once this is older than
+    # progressDeadlineSeconds. Cleared by the first checks the provider answers.
+    checks_unavailable_since: datetime | None = None

@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from kubernetes.aio import client as aio_client
+from pydantic import ValidationError
 
 from canary_operator import analysis
 from canary_operator.analysis.observation import (
@@ -21,11 +22,12 @@ from canary_operator.analysis.observation import (
 from canary_operator.api import Canary, CanaryStatus
 from canary_operator.api.canary import CanaryMetric, WebhookType
 from canary_operator.api.metric_template import MetricTemplate
+from canary_operator.api.support import format_validation_error
 from canary_operator.controller.view import ClusterView, JsonDict
 from canary_operator.kube.autoscalers import canary_min_replicas
 from canary_operator.kube.configs import TrackedConfigs, config_refs, read_tracked_configs
 from canary_operator.kube.workloads import pod_template_hash
-from canary_operator.metrics import metric_query
+from canary_operator.metrics import MetricConfigError, metric_query, uses_template
 from canary_operator.metrics.batching import BuiltinBatcher
 from canary_operator.metrics.builtin import batchable
 from canary_operator.metrics.prometheus import PrometheusProvider
@@ -33,6 +35,8 @@ from canary_operator.routers.protocol import Routes
 from canary_operator.webhooks import WebhookCaller
 
 MISSING = Readiness(ready=False, retriable=True, message="not found")
+# The MetricTemplate provider types the operator can query (the others are Flagger's).
+SUPPORTED_PROVIDERS = frozenset({"prometheus"})
 
 
 def observe(canary: Canary, view: ClusterView, now: dt.datetime, routes: Routes | None,
@@ -124,11 +128,19 @@ class Measurer:
 
     async def _measure_one(self, canary: Canary, view: ClusterView,
                            metric: CanaryMetric) -> MetricObservation:
-        template = _template(canary, view, metric.template_ref)
         try:
+            template = _template(canary, view, metric.template_ref)
             query = metric_query(canary, metric, template)
         except Exception as error:  # a bad template is this Canary's problem only
-            return MetricObservation(metric.name, "", metric.interval, None, error=str(error))
+            return MetricObservation(metric.name, "", metric.interval, None, error=str(error),
+                                     invalid=True)
+        if (template is not None and uses_template(metric)
+                and template.spec.provider.type not in SUPPORTED_PROVIDERS):
+            return MetricObservation(
+                metric.name, query, metric.interval, None, invalid=True,
+                error=(f"MetricTemplate {template.metadata.namespace}/{template.metadata.name}: "
+                       f"provider type {template.spec.provider.type!r} is not supported; "
+                       f"supported: {', '.join(sorted(SUPPORTED_PROVIDERS))}"))
         provider = self._provider(canary, template)
         namespace, target = canary.metadata.namespace, canary.spec.target_ref.name
         if template is None and batchable(metric.name, namespace, target):
@@ -140,7 +152,7 @@ class Measurer:
         else:
             result = await provider.query(query)
         return MetricObservation(metric.name, result.query, metric.interval, result.value,
-                                 error=result.error)
+                                 error=result.error, invalid=result.invalid)
 
     def _provider(self, canary: Canary, template: MetricTemplate | None) -> PrometheusProvider:
         url = ((template.spec.provider.address if template is not None else None)
@@ -155,8 +167,15 @@ class Measurer:
 def _template(canary: Canary, view: ClusterView, ref: Any) -> MetricTemplate | None:
     if ref is None:
         return None
-    body = view.metric_template(ref.namespace or canary.metadata.namespace, ref.name)
-    return MetricTemplate.model_validate(body) if body is not None else None
+    namespace = ref.namespace or canary.metadata.namespace
+    body = view.metric_template(namespace, ref.name)
+    if body is None:
+        return None
+    try:
+        return MetricTemplate.model_validate(body)
+    except ValidationError as error:
+        raise MetricConfigError(format_validation_error(
+            "MetricTemplate", namespace, ref.name, error)) from error
 
 
 async def complete(canary: Canary, status: CanaryStatus, seen: Observation, view: ClusterView,

@@ -12,7 +12,7 @@ from canary_operator.metrics.protocol import (
     QueryResult,
     TemplateError,
 )
-from canary_operator.metrics.resolve import metric_query
+from canary_operator.metrics.resolve import metric_query, uses_template
 from canary_operator.metrics.templating import render, template_variables
 
 __all__ = [
@@ -26,4 +26,5 @@ __all__ = [
     "metric_query",
     "render",
     "template_variables",
+    "uses_template",
 ]

@@ -32,6 +32,7 @@ class BatchAnswer:
 
     error: str | None
     values: dict[Workload, float | None]
+    invalid: bool = False  # the error is not an outage (QueryResult.invalid)
 
 
 @dataclass
@@ -101,7 +102,7 @@ class BuiltinBatcher:
 def by_workload(result: SeriesResult) -> BatchAnswer:
     """A batch query's series indexed by (namespace, workload)."""
     if result.error is not None:
-        return BatchAnswer(result.error, {})
+        return BatchAnswer(result.error, {}, invalid=result.invalid)
     return BatchAnswer(None, {
         (labels.get("destination_workload_namespace", ""),
          labels.get("destination_workload", "")): value
@@ -112,5 +113,5 @@ def pick(answer: BatchAnswer, query: str, workload: Workload) -> QueryResult:
     """One workload's result from a batch's answer: its series' value, or no data when the
     answer has no series for it (no traffic), reported under the workload's own `query`."""
     if answer.error is not None:
-        return QueryResult(query, None, answer.error)
+        return QueryResult(query, None, answer.error, invalid=answer.invalid)
     return QueryResult(query, answer.values.get(workload))

@@ -8,6 +8,12 @@ Semantics (Flagger's `RunQuery`): whitespace in the query is collapsed; a vector
 with its last sample; an empty vector or NaN (0/0 without traffic) is "no data"
 (`value=None`); a matrix, an HTTP status >= 400, a connection error or a timeout is an
 `error`. Nothing here raises for a backend failure.
+
+An error is `invalid` when asking again cannot help: Prometheus rejected the query (HTTP
+400 `bad_data`, 422 `execution`), refused the credentials (401, 403), has no such API at
+the address (404, a body that is not Prometheus JSON), or answered with something that is
+not one number (a matrix, a native histogram). Flagger counts these as failed checks.
+Everything else (no connection, a timeout, 408, 429, 5xx) is an outage.
 """
 
 from __future__ import annotations
@@ -17,12 +23,16 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from canary_operator.metrics.protocol import MetricProvider, QueryResult, SeriesResult
+
+# 4xx answers that say "not now" rather than "never": asking again may succeed.
+_TRANSIENT_CLIENT_ERRORS = frozenset({408, 425, 429})
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 ONLINE_QUERY = "vector(1)"
@@ -72,14 +82,14 @@ class PrometheusProvider:
         async with self._in_flight:
             answer = await self._send(sent, post=True)
         if isinstance(answer, str):
-            return SeriesResult(sent, (), answer)
+            return SeriesResult(sent, (), answer)  # an outage
         return interpret_series_response(sent, answer.status_code, answer.content,
                                          self._shown_url)
 
     async def _query(self, sent: str) -> QueryResult:
         answer = await self._send(sent, post=False)
         if isinstance(answer, str):
-            return QueryResult(sent, None, answer)
+            return QueryResult(sent, None, answer)  # an outage
         return interpret_response(sent, answer.status_code, answer.content, self._shown_url)
 
     async def _send(self, sent: str, *, post: bool) -> httpx.Response | str:
@@ -132,8 +142,8 @@ if TYPE_CHECKING:
 def interpret_response(query: str, status_code: int, body: bytes, where: str) -> QueryResult:
     """Turn one `/api/v1/query` answer into a `QueryResult` (pure: no I/O)."""
     data = _data(status_code, body, where)
-    if isinstance(data, str):
-        return QueryResult(query, None, data)
+    if isinstance(data, Failure):
+        return QueryResult(query, None, data.text, invalid=data.invalid)
     kind, result = data.get("resultType"), data.get("result")
     if kind == "vector" and isinstance(result, list):
         if not result:
@@ -143,7 +153,7 @@ def interpret_response(query: str, status_code: int, body: bytes, where: str) ->
         return _sample_value(query, result[-1], where)
     if kind == "scalar":
         return _number(query, result, where)
-    return QueryResult(query, None, _unsupported(kind, where))
+    return QueryResult(query, None, _unsupported(kind, where), invalid=True)
 
 
 def interpret_series_response(query: str, status_code: int, body: bytes,
@@ -151,33 +161,62 @@ def interpret_series_response(query: str, status_code: int, body: bytes,
     """Turn an `/api/v1/query` answer into every series of its vector with its labels and
     value (None for NaN: no data), pure like `interpret_response`."""
     data = _data(status_code, body, where)
-    if isinstance(data, str):
-        return SeriesResult(query, (), data)
+    if isinstance(data, Failure):
+        return SeriesResult(query, (), data.text, invalid=data.invalid)
     kind, result = data.get("resultType"), data.get("result")
     if kind != "vector" or not isinstance(result, list):
-        return SeriesResult(query, (), _unsupported(kind, where))
+        return SeriesResult(query, (), _unsupported(kind, where), invalid=True)
     series = []
     for sample in result:
         value = _sample_value(query, sample, where)
         if value.error is not None:
-            return SeriesResult(query, (), value.error)
+            return SeriesResult(query, (), value.error, invalid=value.invalid)
         labels = sample.get("metric")
         series.append((dict(labels) if isinstance(labels, dict) else {}, value.value))
     return SeriesResult(query, tuple(series))
 
 
-def _data(status_code: int, body: bytes, where: str) -> dict[str, Any] | str:
+@dataclass(frozen=True)
+class Failure:
+    """What is wrong with an answer, and whether asking again can cure it."""
+
+    text: str
+    invalid: bool
+
+
+def _data(status_code: int, body: bytes, where: str) -> dict[str, Any] | Failure:
     """The `data` of a successful answer, or what is wrong with the answer."""
     payload = _json_or_none(body)
     if status_code >= 400:
-        return f"Prometheus at {where} answered HTTP {status_code}: {_error_text(payload, body)}"
+        text = f"Prometheus at {where} answered HTTP {status_code}: {_error_text(payload, body)}"
+        return Failure(text + _fix(status_code), invalid=_invalid_status(status_code))
     if not isinstance(payload, dict):
-        return (f"Prometheus at {where} answered HTTP {status_code} with a body that is not "
-                f"Prometheus JSON: {_shown_body(body)}")
+        return Failure(f"Prometheus at {where} answered HTTP {status_code} with a body that is "
+                       f"not Prometheus JSON: {_shown_body(body)}; check the address",
+                       invalid=True)
     if payload.get("status") != "success":
-        return f"Prometheus at {where} reported an error: {_error_text(payload, body)}"
+        # Prometheus sends its errors with a 4xx or 5xx; a proxy may not: trust the type.
+        kind = payload.get("errorType")
+        return Failure(f"Prometheus at {where} reported an error: {_error_text(payload, body)}",
+                       invalid=kind in ("bad_data", "execution"))
     data = payload.get("data")
     return data if isinstance(data, dict) else {}
+
+
+def _invalid_status(status_code: int) -> bool:
+    return 400 <= status_code < 500 and status_code not in _TRANSIENT_CLIENT_ERRORS
+
+
+def _fix(status_code: int) -> str:
+    """What to change, for the answers whose cause is the Canary's configuration."""
+    if status_code in (400, 422):
+        return "; fix the query (analysis.metrics[].query or the MetricTemplate's spec.query)"
+    if status_code in (401, 403):
+        return ("; check the credentials (the MetricTemplate's provider.secretRef) and "
+                "what they may read")
+    if status_code == 404:
+        return "; check the address (metricsServer or the MetricTemplate's provider.address)"
+    return ""
 
 
 def _unsupported(kind: Any, where: str) -> str:
@@ -239,10 +278,11 @@ def _sample_value(query: str, sample: Any, where: str) -> QueryResult:
     if isinstance(sample, dict) and "histogram" in sample:
         return QueryResult(
             query, None, "the query returned a native histogram, not a number; wrap it in "
-            "histogram_quantile() or histogram_sum()",
+            "histogram_quantile() or histogram_sum()", invalid=True,
         )
     return QueryResult(
-        query, None, f"Prometheus at {where} answered with a malformed sample: {sample!r:.200}"
+        query, None, f"Prometheus at {where} answered with a malformed sample: {sample!r:.200}",
+        invalid=True,
     )
 
 
@@ -256,7 +296,8 @@ def _number(query: str, pair: Any, where: str) -> QueryResult:
         else:
             return QueryResult(query, None if math.isnan(value) else value)
     return QueryResult(
-        query, None, f"Prometheus at {where} answered with a malformed value: {pair!r:.200}"
+        query, None, f"Prometheus at {where} answered with a malformed value: {pair!r:.200}",
+        invalid=True,
     )
 
 

@@ -38,11 +38,17 @@ class QueryResult:
 
     `value is None and error is None` is "no values found": an empty vector, or NaN such as
     0/0 when the target gets no traffic. The controller reports it as its own outcome.
+
+    `invalid` tells an error that asking again cannot cure (the query or its configuration
+    is wrong: rejected as bad data, refused credentials, a matrix instead of a number)
+    from an outage (no connection, a timeout, a 5xx, a 429): the first is a failed check,
+    the second holds the analysis (`analysis.checks`).
     """
 
     query: str
     value: float | None
     error: str | None = None
+    invalid: bool = False
 
     @property
     def ok(self) -> bool:
@@ -63,6 +69,7 @@ class SeriesResult:
     query: str
     series: tuple[tuple[Mapping[str, str], float | None], ...]
     error: str | None = None
+    invalid: bool = False  # as in QueryResult
 
 
 class MetricProvider(Protocol):

@@ -43,3 +43,10 @@ def metric_query(canary: Canary, metric: CanaryMetric, template: MetricTemplate 
 
 def _template_key(template: MetricTemplate) -> str:
     return f"MetricTemplate {template.metadata.namespace}/{template.metadata.name}"
+
+
+def uses_template(metric: CanaryMetric) -> bool:
+    """Whether `metric_query` renders the metric's templateRef (a builtin name or an
+    inline query comes first)."""
+    return (metric.template_ref is not None and not is_builtin(metric.name)
+            and not (metric.query is not None and metric.query.strip()))

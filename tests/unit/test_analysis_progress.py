@@ -104,7 +104,7 @@ def test_max_weight_zero_means_one_hundred_as_in_flagger() -> None:
 
 def test_passing_checks_at_max_weight_start_the_promotion() -> None:
     decision = decide(make_spec(), progressing(50), at(50, metrics=measured()))
-    assert decision.actions == (PromoteTemplate(),)
+    assert decision.actions == (PromoteTemplate("v2"),)
     assert [event.message for event in decision.events] == [
         "Copying podinfo.test template spec to podinfo-primary.test"]
     assert decision.status.phase is Phase.PROMOTING
@@ -284,14 +284,14 @@ def test_a_tick_a_little_early_still_counts() -> None:
 def test_waiting_promotion_from_flagger_promotes_once_the_checks_pass() -> None:
     status = status_in(Phase.WAITING_PROMOTION, weight=0)
     decision = decide(make_spec(), status, at(50, metrics=measured()))
-    assert decision.actions == (PromoteTemplate(),)
+    assert decision.actions == (PromoteTemplate("v2"),)
     assert decision.status.canary_weight == 50
 
 
 def test_skip_analysis_promotes_once_the_canary_is_ready() -> None:
     spec = make_spec(skipAnalysis=True)
     decision = decide(spec, progressing(0), at(0))
-    assert decision.actions == (SetWeights(100, 0), PromoteTemplate(), ScaleTargetToZero())
+    assert decision.actions == (SetWeights(100, 0), PromoteTemplate("v2"), ScaleTargetToZero())
     assert decision.status.phase is Phase.SUCCEEDED
     assert decision.status.last_promoted_spec == "v2"
     assert [event.message for event in decision.events] == [

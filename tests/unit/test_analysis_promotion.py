@@ -109,7 +109,7 @@ def test_promotion_steps_wait_an_interval() -> None:
 def test_a_restart_in_promoting_never_copies_the_template_again() -> None:
     for primary in (ROLLING, STUCK, observe().primary):
         decision = decide(make_spec(), promoting(), seen(primary=primary))
-        assert PromoteTemplate() not in decision.actions
+        assert PromoteTemplate("v2") not in decision.actions
 
 
 def test_a_new_revision_while_promoting_waits_for_the_promotion_to_finish() -> None:

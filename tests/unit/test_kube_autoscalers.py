@@ -17,6 +17,7 @@ from canary_operator.kube import (
     canary_min_replicas,
     primary_hpa_name,
 )
+from tests.fake_api import apply_merge_patch
 
 UID = "7d1c0e0a-0000-4000-8000-000000000003"
 OWNER = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": "podinfo",
@@ -76,18 +77,6 @@ def live_copy(desired: dict[str, Any]) -> dict[str, Any]:
     live["metadata"]["annotations"]["added-by-someone"] = "yes"
     live["status"] = {"currentReplicas": 2, "desiredReplicas": 2}
     return live
-
-
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
 
 
 def test_the_primary_hpa_is_named_after_the_autoscaler_ref() -> None:

@@ -25,6 +25,7 @@ from canary_operator.kube import (
 )
 from canary_operator.kube.services import build_apex_revert_patch
 from canary_operator.kube.workloads import CONFIG_CHECKSUM, FLAGGER_ID
+from tests.fake_api import apply_merge_patch
 
 UID = "7d1c0e0a-0000-4000-8000-000000000001"
 
@@ -105,19 +106,6 @@ def make_target(**overrides: Any) -> dict[str, Any]:
     }
     target["spec"].update(overrides)
     return target
-
-
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386, as the API server applies `application/merge-patch+json`."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
 
 
 # -- selector_label -----------------------------------------------------------------------

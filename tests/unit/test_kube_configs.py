@@ -25,6 +25,7 @@ from canary_operator.kube.configs import (
     config_checksum,
     is_tracked,
 )
+from tests.fake_api import apply_merge_patch
 
 UID = "7d1c0e0a-0000-4000-8000-000000000002"
 
@@ -95,18 +96,6 @@ def secret(name: str, data: dict[str, str] | None = None, type_: str = "Opaque",
     if data is not None:
         obj["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
     return obj
-
-
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
 
 
 # -- config_refs -----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ I/O. The controller observes, calls `decide`, and carries out the Decision.
 """
 
 from canary_operator.analysis.checks import CheckResult, Outcome, classify
-from canary_operator.analysis.core import decide, needs_metrics, pending_hooks
+from canary_operator.analysis.core import blocked, decide, needs_metrics, pending_hooks
 from canary_operator.analysis.decision import (
     Action,
     Alert,
@@ -53,6 +53,7 @@ __all__ = [
     "SetWeights",
     "Strategy",
     "awaits_rollout",
+    "blocked",
     "classify",
     "decide",
     "deployment_readiness",

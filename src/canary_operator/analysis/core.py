@@ -33,10 +33,27 @@ def decide(spec: CanarySpec, status: CanaryStatus | None, observation: Observati
     (called only when `pending_hooks` asked for them)."""
     tick = Tick(spec, status or CanaryStatus(), observation)
     try:
-        return _decide(tick)
+        return _unblocked(tick, _decide(tick))
     except HooksNeeded as needed:
         return tick.hold(f"waiting for the {needed.call.type.value} webhooks of {tick.canary}",
                          )
+
+
+def blocked(status: CanaryStatus | None, problem: str) -> CanaryStatus:
+    """The status to write when the operator could not observe or act on a Canary (an API
+    error, a missing object, a spec the operator cannot read): the reason `Blocked` and
+    the problem, everything else as it was, so the next tick resumes from there."""
+    return (status or CanaryStatus()).model_copy(
+        update={"reason": Reason.BLOCKED.value, "message": problem})
+
+
+def _unblocked(tick: Tick, decision: Decision) -> Decision:
+    """The first tick that gets through after a problem says so, even when it only holds:
+    a problem that went away must not stay in the status of an idle Canary."""
+    if tick.status.reason != Reason.BLOCKED.value or decision.status.reason != tick.status.reason:
+        return decision
+    return dataclasses.replace(decision, status=decision.status.model_copy(
+        update={"reason": Reason.UNBLOCKED.value, "message": decision.reason}))
 
 
 def needs_metrics(

@@ -54,13 +54,18 @@ class SetWeights:
 
 @dataclass(frozen=True)
 class PromoteTemplate:
-    """Copy the target's pod template (and strategy, minReadySeconds, ...) to the primary."""
+    """Copy the target's pod template (and strategy, minReadySeconds, ...) to the primary,
+    if the target still is `revision`, the revision the analysis ran on. When it changed
+    since the tick looked, nothing is copied: the new revision gets its own analysis."""
+
+    revision: str | None
 
 
 @dataclass(frozen=True)
 class RunHooks:
     """Call the Canary's webhooks of one type that do not gate anything (post-rollout),
-    with `phase` in the payload; a failing hook is reported, never retried by a tick."""
+    with `phase` in the payload; a failing hook is reported, never retried by a tick.
+    Like events and alerts, they go out once the status is written, never before."""
 
     type: WebhookType
     phase: Phase

@@ -39,7 +39,7 @@ def start_promotion(tick: Tick, status: CanaryStatus, weight: int, passed: str, 
             else f"canary weight {weight} reached maxWeight {tick.max_weight}")
     return tick.record(
         promoting, f"{passed}; {done}: promoting {tick.target} to {tick.primary}",
-        Reason.PROMOTING, actions=(PromoteTemplate(),),
+        Reason.PROMOTING, actions=(PromoteTemplate(tick.seen.target_hash),),
         events=(*approved, events.copying_template(tick.target, tick.primary)), step=True,
     )
 
@@ -104,7 +104,7 @@ def skip_analysis(tick: Tick) -> Decision:
         tick.enter(Phase.SUCCEEDED),
         f"analysis skipped: promoting {tick.target} to {tick.primary} and scaling it down",
         Reason.ANALYSIS_SKIPPED,
-        actions=(SetWeights(100, 0), PromoteTemplate(), ScaleTargetToZero(),
+        actions=(SetWeights(100, 0), PromoteTemplate(tick.seen.target_hash), ScaleTargetToZero(),
                  *tick.post_rollout(Phase.SUCCEEDED)),
         events=(events.analysis_skipped(tick.target),), step=True,
         alerts=(events.SKIPPED_ALERT,),

@@ -1,5 +1,9 @@
 """Carrying out a Decision's actions, in order; the first failure stops the rest and is
-reported, so the same step is tried again on the next tick."""
+reported, so the same step is tried again on the next tick.
+
+The cluster actions come before the status write, the hooks that gate nothing
+(`RunHooks`: post-rollout) after it (`run_post_hooks`), so a failed write never calls
+them twice."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from canary_operator.analysis.decision import (
     SetWeights,
 )
 from canary_operator.api import Canary, CanaryStatus
+from canary_operator.controller.observing import revision_hash
 from canary_operator.controller.view import ClusterView, EventPoster, JsonDict
 from canary_operator.kube.autoscalers import ensure_primary_hpa, primary_hpa_name
 from canary_operator.kube.configs import ConfigError, TrackedConfigs, ensure_primary_configs
@@ -25,6 +30,7 @@ from canary_operator.kube.services import ensure_services
 from canary_operator.kube.workloads import (
     TargetError,
     ensure_primary,
+    pod_template_hash,
     promote,
     scale,
     selector_label,
@@ -45,8 +51,10 @@ class Actor:
 
     async def act(self, body: JsonDict, canary: Canary, view: ClusterView, decision: Decision,
                   configs: TrackedConfigs | None) -> str | None:
-        """Carry out the actions in order; stop at the first failure and say why."""
+        """Carry out the cluster actions in order; stop at the first failure and say why."""
         for action in decision.actions:
+            if isinstance(action, RunHooks):
+                continue  # after the status write: run_post_hooks
             try:
                 problem = await self._carry_out(action, body, canary, view, decision, configs)
             except (TargetError, RouterError, ConfigError) as error:
@@ -73,9 +81,7 @@ class Actor:
                 canary, Routes(action.primary, action.canary, action.mirror),
                 affinity_cookies(canary, decision.status))
         elif isinstance(action, PromoteTemplate):
-            return await self._promote(canary, view, configs)
-        elif isinstance(action, RunHooks):
-            await self.run_hooks(body, canary, decision.status, action)
+            return await self._promote(canary, view, configs, action.revision)
         return None
 
     async def _initialize(self, canary: Canary, view: ClusterView, action: InitializeTargets,
@@ -96,12 +102,20 @@ class Actor:
         return None
 
     async def _promote(self, canary: Canary, view: ClusterView,
-                       configs: TrackedConfigs | None) -> str | None:
+                       configs: TrackedConfigs | None, revision: str | None) -> str | None:
+        """Copy the target to the primary if it is still the analysed revision: the
+        watch cache may have moved on since the tick observed it (an image bump in the
+        seconds between the decision and this action)."""
         namespace, target_name = canary.metadata.namespace, canary.spec.target_ref.name
         target = view.deployment(namespace, target_name)
         primary = view.deployment(namespace, f"{target_name}-primary")
         if target is None or primary is None:
             return f"cannot promote {canary.key}: target or primary missing"
+        now = revision_hash(pod_template_hash(target), configs)
+        if now != revision:
+            return (f"not promoting {namespace}/{target_name}: it changed since revision "
+                    f"{revision} was analysed (now {now}); the new revision gets its own "
+                    "analysis")
         if configs is not None:
             await ensure_primary_configs(self.api, canary, configs)
         await promote(self.api, canary, target, primary, tracked=_keys(configs),
@@ -122,6 +136,12 @@ class Actor:
                               "not found; create it or remove spec.autoscalerRef")
         live = view.autoscaler(namespace, primary_hpa_name(canary))
         await ensure_primary_hpa(self.api, canary, target_hpa, live)
+
+    async def run_post_hooks(self, body: JsonDict, canary: Canary, decision: Decision) -> None:
+        """The decision's hooks that gate nothing, once its status is written."""
+        for action in decision.actions:
+            if isinstance(action, RunHooks):
+                await self.run_hooks(body, canary, decision.status, action)
 
     async def run_hooks(self, body: JsonDict, canary: Canary, status: CanaryStatus,
                         action: RunHooks) -> None:

@@ -1,8 +1,16 @@
-"""`CanaryController.tick`: observe -> decide -> act -> record, for one Canary.
+"""`CanaryController.tick`: observe -> decide -> act -> record -> notify, for one Canary.
 
 Reads come from the operator's watch-fed indexes (the `ClusterView`); the only per-tick
 API traffic is the route read, the tracked configs' reads (when the template uses
 any), the metric queries and hooks the decision reaches, and the writes it asks for.
+
+The status in the API is the truth. The decided status is written as the merge patch
+from the status the tick started from, fenced by that status' resourceVersion
+(`kube.status`); when the Canary changed meanwhile the write is refused, and the tick
+reads the Canary again and decides again. Events, alerts and post-rollout hooks go out
+only once the write succeeded: a restart between the two may lose a notification, never
+repeat a promotion or a count. Cluster actions (weights, scaling, the promotion) come
+before the write and are idempotent, so a decision taken again repeats nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from canary_operator.controller.observing import Measurer, complete, observe, re
 from canary_operator.controller.view import ClusterView, EventPoster, JsonDict
 from canary_operator.kube.configs import ConfigError, TrackedConfigs
 from canary_operator.kube.services import revert_apex_service
+from canary_operator.kube.status import StatusConflict, read_canary, status_patch, write_status
 from canary_operator.kube.workloads import TargetError, scale, selector_label
 from canary_operator.routers.istio import IstioRouter
 from canary_operator.routers.protocol import RouterError, Routes
@@ -50,10 +59,25 @@ log = logging.getLogger(__name__)
 
 # A change of these wakes the Canary's loop at once.
 CONTROL_ANNOTATIONS = (ANNOTATION_COMMAND, ANNOTATION_PAUSED, ANNOTATION_PAUSED_BY)
+# Times a tick reads the Canary again after its status write was refused (409) before it
+# gives up until the next tick.
+CONFLICT_RETRIES = 3
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """Our last status write of a Canary: the resourceVersion it was based on, the one it
+    produced, and the status as the API returned it. It stands in for the watched body
+    only while the watch still shows the version the write was based on (our own write
+    not delivered yet); any other version is newer than what we know, and wins."""
+
+    base: str | None
+    version: str | None
+    status: JsonDict
 
 
 @dataclasses.dataclass
@@ -88,10 +112,10 @@ class CanaryController:
         self.notifier = Notifier(api, post_event, self.hooks,
                                  AlertSender(timeout=settings.query_timeout_seconds), clock,
                                  step_events=settings.step_events)
-        # The status each Canary was last given, by uid: the watch may deliver our own
-        # write after the next tick has begun, and deciding on a stale status would repeat
-        # a step. After a restart this is empty and the API's status is the truth.
-        self._written: dict[str, CanaryStatus] = {}
+        # Our last status write of each Canary, by uid: the watch may deliver it after the
+        # next tick has begun, and deciding on the stale status would repeat a step (or
+        # lose the write to a conflict). After a restart this is empty.
+        self._written: dict[str, Written] = {}
         self._reported_unsupported: set[tuple[str, int]] = set()
         self._namespaces: dict[str, str] = {}  # uid -> namespace, for flagger_canary_total
         self._wakeups: dict[str, asyncio.Event] = {}
@@ -205,6 +229,33 @@ class CanaryController:
             return await self._tick(body, view)
 
     async def _tick(self, body: JsonDict, view: ClusterView) -> TickResult:
+        """A tick, decided again on the Canary as the API has it whenever the status
+        write finds that it changed since it was read."""
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                return await self._attempt(body, view)
+            except StatusConflict as conflict:
+                log.info("%s: reading it again and deciding again", conflict)
+                meta = body.get("metadata") or {}
+                fresh = await read_canary(self.api, meta.get("namespace", ""),
+                                          meta.get("name", ""))
+                if fresh is None:
+                    return TickResult(self.settings.min_interval_seconds, None,
+                                      "the Canary was deleted")
+                body = fresh
+        why = f"the status write was refused {CONFLICT_RETRIES} times: the Canary keeps changing"
+        return TickResult(self.settings.min_interval_seconds, None, why)
+
+    def _current(self, uid: str, body: JsonDict) -> tuple[JsonDict, str | None]:
+        """The Canary's status and its resourceVersion: the watched body's, unless it is
+        the version our last write was based on (then the write's)."""
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        written = self._written.get(uid)
+        if written is not None and version is not None and version == written.base:
+            return written.status, written.version
+        return dict(body.get("status") or {}), version
+
+    async def _attempt(self, body: JsonDict, view: ClusterView) -> TickResult:
         started = time.perf_counter()
         self._view = view
         try:
@@ -212,7 +263,11 @@ class CanaryController:
         except ValidationError as error:
             return await self._reject(body, error)
         uid = canary.metadata.uid or canary.key
-        status = self._written.get(uid) or canary.status or CanaryStatus()
+        live, version = self._current(uid, body)
+        try:
+            status = CanaryStatus.model_validate(live) if live else CanaryStatus()
+        except ValidationError as error:
+            return await self._reject(body, error)
         self._report_unsupported(body, canary)
 
         now = self.clock()
@@ -223,12 +278,12 @@ class CanaryController:
             if status.phase not in (Phase.NONE, Phase.INITIALIZING):
                 await self.actor.sync_autoscaler(canary, view)
         except (RouterError, ConfigError, TargetError) as error:
-            await self._report_problem(body, canary, str(error))
+            await self._report_problem(body, canary, live, version, str(error))
             return TickResult(self.settings.min_interval_seconds, None, str(error))
         except ApiException as error:
             why = (f"reading the routes or configs of {canary.key}: "
                    f"HTTP {error.status} {error.reason}")
-            await self._report_problem(body, canary, why)
+            await self._report_problem(body, canary, live, version, why)
             return TickResult(self.settings.min_interval_seconds, None, why)
         seen = dataclasses.replace(observe(canary, view, now, routes, configs),
                                    **self._controls_of(body, canary),
@@ -238,9 +293,12 @@ class CanaryController:
         problem = await self.actor.act(body, canary, view, decision, configs)
         if problem is not None:
             # Keep the old status: the same step is tried again on the next tick.
-            await self._report_problem(body, canary, problem)
+            await self._report_problem(body, canary, live, version, problem)
             return TickResult(self.settings.min_interval_seconds, decision, problem)
-        await self._record(body, canary, view, status, decision)
+        await self._record(canary, live, version, decision)
+        # Durable: now tell people, and call the hooks that gate nothing.
+        self.notifier.publish(body, canary, view, decision)
+        await self.actor.run_post_hooks(body, canary, decision)
         self._count(uid, canary.metadata.namespace)
         self._await_rollouts(uid, canary, decision.status)
         self._observe_telemetry(canary, status, decision, routes, time.perf_counter() - started)
@@ -289,12 +347,21 @@ class CanaryController:
 
     # -- record ------------------------------------------------------------------------
 
-    async def _record(self, body: JsonDict, canary: Canary, view: ClusterView,
-                      old: CanaryStatus, decision: Decision) -> None:
-        self.notifier.publish(body, canary, view, decision)
-        if decision.status != old or canary.status is None:
-            await self._patch_status(canary, decision.status.to_api())
-        self._written[canary.metadata.uid or canary.key] = decision.status
+    async def _record(self, canary: Canary, live: JsonDict, version: str | None,
+                      decision: Decision) -> None:
+        """Write the decided status, exactly (raises StatusConflict)."""
+        await self._write(canary, live, version, decision.status)
+
+    async def _write(self, canary: Canary, live: JsonDict, version: str | None,
+                     status: CanaryStatus) -> None:
+        patch = status_patch(live, status.to_api())
+        if not patch:
+            return
+        written = await write_status(self.api, canary.metadata.namespace,
+                                     canary.metadata.name, version, patch)
+        self._written[canary.metadata.uid or canary.key] = Written(
+            version, (written.get("metadata") or {}).get("resourceVersion"),
+            dict(written.get("status") or {}))
 
     async def _patch_status(self, canary: Canary, status: Mapping[str, Any]) -> None:
         api = aio_client.CustomObjectsApi(self.api)
@@ -303,9 +370,16 @@ class CanaryController:
             {"status": dict(status)}, _content_type="application/merge-patch+json",
         )
 
-    async def _report_problem(self, body: JsonDict, canary: Canary, problem: str) -> None:
+    async def _report_problem(self, body: JsonDict, canary: Canary, live: JsonDict,
+                              version: str | None, problem: str) -> None:
+        """A Warning, and the problem in the status (reason `Blocked`) until a tick gets
+        through; a refused write is left to the next tick, which reports it again."""
         self.post_event(body, Event("Warning", problem))
-        await self._patch_status(canary, {"message": problem})
+        try:
+            current = CanaryStatus.model_validate(live) if live else None
+            await self._write(canary, live, version, analysis.blocked(current, problem))
+        except (StatusConflict, ValidationError) as error:
+            log.info("%s: problem not written: %s", canary.key, error)
 
     # -- deletion ----------------------------------------------------------------------
 
@@ -329,19 +403,21 @@ class CanaryController:
     # -- bad input ---------------------------------------------------------------------
 
     async def _reject(self, body: JsonDict, error: ValidationError) -> TickResult:
+        """A Canary the models cannot read: a Warning, and reason `Blocked` with the bad
+        fields in its status (only those two fields are written: the rest cannot be read)."""
         meta = body.get("metadata", {})
         message = format_validation_error(
             "Canary", meta.get("namespace", ""), meta.get("name", ""), error
         )
         self.post_event(body, Event("Warning", message))
-        api = aio_client.CustomObjectsApi(self.api)
-        try:
-            await api.patch_namespaced_custom_object_status(
-                GROUP, VERSION, meta.get("namespace", ""), "canaries", meta.get("name", ""),
-                {"status": {"message": message}}, _content_type="application/merge-patch+json",
-            )
-        except ApiException as api_error:
-            log.warning("could not write the status of an invalid Canary: %s", api_error)
+        live = body.get("status") or {}
+        wanted = {"reason": analysis.Reason.BLOCKED.value, "message": message}
+        if any(live.get(key) != value for key, value in wanted.items()):
+            try:
+                await write_status(self.api, meta.get("namespace", ""), meta.get("name", ""),
+                                   meta.get("resourceVersion"), wanted)
+            except (ApiException, StatusConflict) as api_error:
+                log.warning("could not write the status of an invalid Canary: %s", api_error)
         return TickResult(self.settings.min_interval_seconds, None, message)
 
     def _report_unsupported(self, body: JsonDict, canary: Canary) -> None:

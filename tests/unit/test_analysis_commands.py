@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from canary_operator.analysis import decide
+from canary_operator.analysis import PromoteTemplate, SetWeights, decide
 from canary_operator.analysis.observation import Command
 from canary_operator.api import Phase
 from canary_operator.api.canary import WebhookType
 from tests.unit.test_analysis_helpers import (
+    READY,
+    ROLLING,
     Cluster,
     in_phase,
     initialized,
@@ -53,6 +55,95 @@ def test_promote_full_skips_the_remaining_steps_and_the_gate() -> None:
     cluster.command = Command("promote-full", "id-2", "bob")
     cluster.tick()
     assert cluster.phase is Phase.PROMOTING
+    cluster.run_until(in_phase(Phase.SUCCEEDED))
+    assert cluster.primary_hash == "v2"
+
+
+def test_promote_waits_for_a_ready_canary_then_takes_the_step() -> None:
+    cluster = progressing(initialized(Cluster(make_spec())), 20)
+    ready = {"now": False}
+    cluster.canary_ready = lambda c: READY if ready["now"] else ROLLING
+    cluster.command = Command("promote", "id-7", "grace")
+    for _ in range(3):
+        decision = cluster.tick()
+        assert cluster.state.reason == "CanaryNotReady"
+        assert cluster.state.canary_weight == 20
+        assert cluster.state.last_command is None  # still pending
+        assert decision.actions == ()
+    ready["now"] = True
+    cluster.tick()
+    assert cluster.state.canary_weight == 30
+    assert cluster.state.last_command is not None
+    assert (cluster.state.last_command.id, cluster.state.last_command.outcome) == ("id-7", "Done")
+
+
+def test_promote_full_never_promotes_an_unready_canary() -> None:
+    cluster = progressing(initialized(Cluster(make_spec())), 10)
+    cluster.canary_ready = lambda c: ROLLING
+    cluster.command = Command("promote-full", "id-8", "heidi")
+    for _ in range(5):
+        decision = cluster.tick()
+        assert not any(isinstance(a, PromoteTemplate) for a in decision.actions)
+    assert cluster.phase is Phase.PROGRESSING
+    assert cluster.primary_hash == "v1"
+
+
+def test_promote_at_the_failure_threshold_rolls_back_and_is_ignored() -> None:
+    cluster = initialized(Cluster(make_spec(threshold=2)))
+    cluster.target_hash = "v2"
+    cluster.metrics = lambda c: measured(success_rate=10)
+    cluster.run_until(lambda c: c.status is not None and c.state.failed_checks == 2)
+    assert cluster.phase is Phase.PROGRESSING
+    weight = cluster.state.canary_weight
+    cluster.command = Command("promote", "id-9", "ivan")
+    decision = cluster.tick()
+    assert cluster.phase is Phase.FAILED
+    assert cluster.state.reason == "FailedChecksThreshold"
+    assert cluster.state.last_command is not None
+    assert cluster.state.last_command.outcome == "Ignored"
+    assert not any(isinstance(a, SetWeights) and a.canary > weight for a in decision.actions)
+    assert cluster.weights == (100, 0)
+
+
+def test_promote_on_a_mirrored_canary_does_not_repeat_the_first_step() -> None:
+    spec = make_spec(mirror=True, webhooks=[{"name": "pre", "type": "pre-rollout",
+                                             "url": "http://pre/"}])
+    cluster = initialized(Cluster(spec))
+    cluster.target_hash = "v2"
+    cluster.run_until(lambda c: c.mirrored)  # the first step: mirroring only, weight 0
+    pre_rollouts = sum(call.type is WebhookType.PRE_ROLLOUT
+                       for calls in cluster.hook_calls for call in calls)
+    assert pre_rollouts == 1
+    cluster.command = Command("promote", "id-10", "judy")
+    cluster.tick()
+    assert cluster.weights == (90, 10)
+    assert not cluster.mirrored
+    assert sum(call.type is WebhookType.PRE_ROLLOUT
+               for calls in cluster.hook_calls for call in calls) == 1
+    assert cluster.state.last_command is not None
+    assert cluster.state.last_command.outcome == "Done"
+
+
+def test_promote_full_from_waiting_rolls_the_canary_out_then_promotes() -> None:
+    spec = make_spec(webhooks=[{"name": "gate", "type": "confirm-rollout", "url": "http://g/"}])
+    cluster = initialized(Cluster(spec, hooks=refusing(WebhookType.CONFIRM_ROLLOUT)))
+    cluster.target_hash = "v2"
+    cluster.run_until(in_phase(Phase.WAITING))
+    ready = {"now": False}
+    cluster.canary_ready = lambda c: READY if ready["now"] and c.target_replicas else ROLLING
+    cluster.command = Command("promote-full", "id-11", "ken")
+    cluster.tick()
+    assert cluster.phase is Phase.PROGRESSING
+    assert cluster.target_replicas > 0
+    assert cluster.state.last_command is None
+    cluster.tick()
+    assert cluster.phase is Phase.PROGRESSING
+    assert cluster.state.last_command is None
+    ready["now"] = True
+    cluster.tick()
+    assert cluster.phase is Phase.PROMOTING
+    assert cluster.state.last_command is not None
+    assert cluster.state.last_command.outcome == "Done"
     cluster.run_until(in_phase(Phase.SUCCEEDED))
     assert cluster.primary_hash == "v2"
 

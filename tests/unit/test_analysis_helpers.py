@@ -210,7 +210,8 @@ class Cluster:
                 self.weights = (action.primary, action.canary)
                 self.mirrored = action.mirror
             elif isinstance(action, PromoteTemplate):
-                self.primary_hash = self.target_hash
+                assert action.revision == self.target_hash, "promoting another revision"
+                self.primary_hash = action.revision
 
     def run_until(self, done: Callable[[Cluster], bool], limit: int = 200) -> list[Decision]:
         start = len(self.decisions)

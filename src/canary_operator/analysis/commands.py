@@ -3,7 +3,14 @@
 A command is an annotation with an id; it is carried out once, and `status.lastCommand`
 records its id, who gave it and what became of it, so a restart never repeats it. A
 user's command stands in for the approval gates (they are the approver), never for
-the readiness of the workloads.
+the readiness of the workloads nor for the failure threshold.
+
+`promote` does not enter the state machine in the middle: it runs the tick's own
+analysis (`progress.analyse`) with an `Approval`, which skips the interval and the checks
+at the point where they would run. What that analysis decides settles the command: a
+step (or, with `--full`, the promotion) is `Done`; waiting for a rollout keeps it pending,
+so it is carried out as soon as the canary is ready; anything else (a rollback at the
+threshold or the deadline, a new revision) stands, and the command is `Ignored` with why.
 """
 
 from __future__ import annotations
@@ -15,21 +22,21 @@ from canary_operator.analysis.decision import Decision
 from canary_operator.analysis.lifecycle import idle
 from canary_operator.analysis.observation import Command
 from canary_operator.analysis.phases import ANALYSING
-from canary_operator.analysis.progress import (
-    ChecksDue,
-    current_weight,
-    first_step,
-    step_after_checks,
-)
-from canary_operator.analysis.promotion import skip_analysis, start_promotion
-from canary_operator.analysis.reasons import Reason
+from canary_operator.analysis.progress import ChecksDue, analyse
+from canary_operator.analysis.reasons import POLLING_REASONS, Reason
 from canary_operator.analysis.rollback import rollback
-from canary_operator.analysis.tick import Tick
+from canary_operator.analysis.tick import Approval, Tick
 from canary_operator.api.canary import WebhookType
 from canary_operator.api.status import CommandStatus, Phase
 
 _GATES = (WebhookType.CONFIRM_ROLLOUT, WebhookType.CONFIRM_TRAFFIC_INCREASE,
           WebhookType.CONFIRM_PROMOTION)
+# What a promote is done with: the step it asked for was taken (or tried: a refusing
+# pre-rollout hook counts a failed check, as on any first step).
+_STEPPED = frozenset({Reason.ANALYSIS_STARTED, Reason.ADVANCED, Reason.ITERATION_ADVANCED,
+                      Reason.ROUTED_TO_CANARY, Reason.PRE_ROLLOUT_FAILED, Reason.PROMOTING,
+                      Reason.ANALYSIS_SKIPPED})
+_PROMOTED = frozenset({Reason.PROMOTING, Reason.ANALYSIS_SKIPPED})
 
 
 def pending_command(tick: Tick) -> Command | None:
@@ -50,12 +57,16 @@ def carry_out(tick: Tick, command: Command) -> Decision:
         decision = _retry(tick, who)
     elif command.action in ("promote", "promote-full") and (
             phase in ANALYSING or phase is Phase.WAITING):
-        decision = _promote(tick, who, full=command.action == "promote-full")
+        return _promote(tick, command, who)
     else:
         return _ignored(tick, command, f"nothing to {command.action} in phase "
                                        f"{phase.value or 'new'}")
     if decision.status.reason == Reason.BACK_TO_PRIMARY_SPEC.value:
         return _ignored(tick, command, decision.reason)
+    return _done(tick, command, decision)
+
+
+def _done(tick: Tick, command: Command, decision: Decision) -> Decision:
     done = CommandStatus(id=command.id, action=command.action, user=command.user,
                          outcome="Done", message=decision.reason, time=tick.seen.now)
     return dataclasses.replace(
@@ -80,10 +91,11 @@ def resumed(tick: Tick, plan: Decision | ChecksDue) -> Decision | ChecksDue:
     return dataclasses.replace(plan, events=(event, *plan.events))
 
 
-def _gates_open(tick: Tick) -> Tick:
+def _gates_open(tick: Tick, approval: Approval | None = None) -> Tick:
     """The tick as if every approval gate had agreed: the user's command approves."""
     hooks = {**tick.seen.hooks, **{kind: () for kind in _GATES}}
-    return dataclasses.replace(tick, seen=dataclasses.replace(tick.seen, hooks=hooks))
+    return dataclasses.replace(tick, seen=dataclasses.replace(tick.seen, hooks=hooks),
+                               approval=approval)
 
 
 def _abort(tick: Tick, who: str) -> Decision:
@@ -108,26 +120,31 @@ def _retry(tick: Tick, who: str) -> Decision:
         events=(events.normal(f"Retrying {tick.target} by {who}"), *decision.events))
 
 
-def _promote(tick: Tick, who: str, *, full: bool) -> Decision:
-    """Approve: from Waiting start the analysis (with `full`, promote at once, as
-    skipAnalysis would); while analysing take the next step now, without waiting for
-    the interval or checking metrics (with `full`, promote now)."""
-    opened = _gates_open(tick)
+def _promote(tick: Tick, command: Command, who: str) -> Decision:
+    """Approve. From Waiting the rollout starts (the canary is scaled up); while
+    analysing, the analysis takes its next step now (with `full`, the promotion), once the
+    workloads are ready. `--full` from Waiting stays pending through the canary's rollout,
+    then promotes."""
+    full = command.action == "promote-full"
+    opened = _gates_open(tick, Approval(who, full))
     if tick.status.phase is Phase.WAITING:
-        if full:
-            applied = dataclasses.replace(opened, status=opened.status.model_copy(
-                update=opened.revision()))
-            return _named(skip_analysis(applied), who, full)
-        return _named(idle(opened), who, full)
-    passed = f"promoted by {who}"
-    weight = current_weight(opened)
-    if full:
-        decision = start_promotion(opened, opened.status, weight, passed, confirmed=True)
-    elif weight == 0 and opened.status.iterations == 0:
-        decision = first_step(opened)
-    else:
-        decision = step_after_checks(opened, opened.status, passed)
-    return _named(decision, who, full)
+        decision = idle(opened)
+        if decision.status.reason == Reason.BACK_TO_PRIMARY_SPEC.value:
+            return _ignored(tick, command, decision.reason)
+        return decision if full else _done(tick, command, _named(decision, who, full))
+    planned = analyse(opened)
+    if isinstance(planned, ChecksDue):  # an approval never reaches the checks
+        raise AssertionError(f"{command.action} reached the metric checks")
+    code = planned.status.reason
+    if code in (_PROMOTED if full else _STEPPED):
+        return _done(tick, command, _named(planned, who, full))
+    if code in POLLING_REASONS or planned.status == tick.status:
+        return planned  # waiting for a rollout: the command stays pending
+    ignored = _ignored(tick, command, planned.reason)
+    assert ignored.status.last_command is not None
+    return dataclasses.replace(planned, status=planned.status.model_copy(
+        update={"last_command": ignored.status.last_command}),
+        events=(*planned.events, *ignored.events))
 
 
 def _named(decision: Decision, who: str, full: bool) -> Decision:

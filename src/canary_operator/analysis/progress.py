@@ -45,11 +45,15 @@ class ChecksDue:
 
 
 def analyse(tick: Tick) -> Decision | ChecksDue:
+    """One tick of the analysis, in Flagger's order. With `tick.approval` (a promote
+    command) the step is taken without waiting for the interval and without checks,
+    but only where the checks would have run: a new revision restarts, the threshold
+    rolls back, and an unready canary or primary is waited for as on any tick."""
     seen, status = tick.seen, tick.status
     if seen.target_hash != status.last_applied_spec:
         return restart(tick)
     wait = due_in(tick.spec, status, seen.now)
-    if wait > 0:
+    if wait > 0 and tick.approval is None:
         return tick.hold(f"next step of {tick.canary} is due in {wait:.0f}s")
     if status.failed_checks >= tick.threshold:
         return threshold_reached(tick)
@@ -68,8 +72,14 @@ def analyse(tick: Tick) -> Decision | ChecksDue:
         return manual_rollback(tick)
     if not has_schedule(tick.analysis):
         return strategy_not_supported(tick)
+    approval = tick.approval
+    if approval is not None and approval.full:
+        return start_promotion(tick, status, current_weight(tick), f"promoted by {approval.by}",
+                               confirmed=True)
     if _first_step(tick):
         return first_step(tick)
+    if approval is not None:
+        return step_after_checks(tick, status, f"promoted by {approval.by}")
     return ChecksDue(tick)
 
 

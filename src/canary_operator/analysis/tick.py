@@ -19,10 +19,21 @@ from canary_operator.api.status import CanaryStatus, Phase
 
 
 @dataclass(frozen=True)
+class Approval:
+    """A `kubectl canary promote` the analysis is carrying out: the next step now, without
+    waiting for the interval or running the checks (`full`: the promotion now). It never
+    stands in for the readiness of the workloads nor for the failure threshold."""
+
+    by: str
+    full: bool = False
+
+
+@dataclass(frozen=True)
 class Tick:
     spec: CanarySpec
     status: CanaryStatus
     seen: Observation
+    approval: Approval | None = None
 
     # -- names as events print them ---------------------------------------------------
 

@@ -1,10 +1,12 @@
 """A local HTTP server standing in for webhook and alert receivers: it records every
-JSON POST and answers each path with the status the test sets."""
+JSON POST and answers each path with the status the test sets, after running what the
+test asked to run on the next call of that path (a change to the world mid-tick)."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +23,7 @@ class HookServer:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.statuses: dict[str, int] = {}
+        self._once: dict[str, Callable[[], None]] = {}
         self._lock = threading.Lock()
         server = self
 
@@ -35,6 +38,9 @@ class HookServer:
                 with server._lock:
                     server.received.append(Received(self.path, body, dict(self.headers)))
                     status = server.statuses.get(self.path, 200)
+                    then = server._once.pop(self.path, None)
+                if then is not None:
+                    then()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -60,6 +66,11 @@ class HookServer:
     def answer(self, path: str, status: int) -> None:
         with self._lock:
             self.statuses[path] = status
+
+    def on_next_call(self, path: str, then: Callable[[], None]) -> None:
+        """Run `then` when `path` is next called, before answering."""
+        with self._lock:
+            self._once[path] = then
 
     def bodies(self, path: str) -> list[dict[str, Any]]:
         with self._lock:

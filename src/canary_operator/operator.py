@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import signal
+import time
 from typing import Any
 
 import kopf
@@ -134,6 +135,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Namespaces and CRDs would need cluster-wide list/watch, even in namespaced mode.
     settings.scanning.disabled = True
     operator_settings: OperatorSettings = memo.get("settings") or OperatorSettings()
+    settings.peering.lifetime = operator_settings.peering_lifetime_seconds
     api = await new_api_client()
     memo["api"] = api
     telemetry = Telemetry(version=operator_version(),
@@ -223,15 +225,20 @@ async def revert_on_deletion(body: kopf.Body, memo: kopf.Memo, retry: int, logge
         raise kopf.TemporaryError(step.reason, delay=2)
 
 
-def peering_options(settings: OperatorSettings) -> dict[str, Any]:
+def peering_options(settings: OperatorSettings,
+                    started_ns: int | None = None) -> dict[str, Any]:
     """kopf's peering arguments: standalone without a peering name; with one, peering is
     mandatory (kopf stays paused until it sees the peering object) and the replica with the
-    highest priority is the only one that works."""
+    highest priority is the only one that works: by default the one that started first
+    (microseconds before the year 2262), so a newcomer never takes over from a live peer
+    (kopf pauses the lower priority only once it notices the higher one: a newcomer that
+    outranked the working replica would work beside it for that moment)."""
     if not settings.peering:
         return {"standalone": True, "peering_name": None, "priority": None}
     priority = settings.peering_priority
     if priority is None:
-        priority = random.SystemRandom().randint(1, 2**31 - 1)
+        started = time.time_ns() if started_ns is None else started_ns
+        priority = 2**63 // 1000 - started // 1000
     return {"standalone": False, "peering_name": settings.peering, "priority": priority}
 
 
@@ -242,10 +249,44 @@ def run_operator(settings: OperatorSettings) -> None:
         verbose=settings.log_level == "debug",
     )
     logging.getLogger().setLevel(settings.log_level.upper())
-    asyncio.run(kopf.operator(
+    asyncio.run(_operate(settings))
+
+
+async def _operate(settings: OperatorSettings) -> None:
+    """kopf's `operator()`, with our own SIGTERM and SIGINT: the ticks under way finish
+    before kopf stops and withdraws this replica's keep-alive, so the peer that takes over
+    never acts beside it."""
+    existing = {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
+    stop = asyncio.Event()
+    memo = kopf.Memo(settings=settings)
+    tasks = await kopf.spawn_tasks(
         **peering_options(settings),
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         liveness_endpoint=settings.liveness_endpoint,
-        memo=kopf.Memo(settings=settings),
-    ))
+        memo=memo,
+        stop_flag=stop,
+    )
+    loop = asyncio.get_running_loop()
+    draining: list[asyncio.Task[None]] = []
+
+    def on_signal(number: signal.Signals) -> None:
+        draining.append(loop.create_task(
+            _drain_then_stop(memo, stop, number, settings.drain_seconds)))
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, on_signal, number)
+    await kopf.run_tasks(tasks, ignored=existing)
+
+
+async def _drain_then_stop(memo: kopf.Memo, stop: asyncio.Event, number: signal.Signals,
+                           seconds: float) -> None:
+    if stop.is_set():
+        return
+    controller: CanaryController | None = memo.get("controller")
+    if controller is not None:
+        log.info("%s: finishing the ticks under way (at most %.0fs), then stopping",
+                 number.name, seconds)
+        if not await controller.drain(seconds):
+            log.warning("ticks still under way after %.0fs: stopping anyway", seconds)
+    stop.set()

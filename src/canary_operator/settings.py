@@ -46,8 +46,16 @@ class OperatorSettings(BaseSettings):
     # kopf peering: the name of the (Cluster)KopfPeering object the replicas share; only the
     # replica with the highest priority works, the others stand by. Empty: standalone.
     peering: str = ""
-    # None: a random priority per process, so two replicas never tie (a tie pauses both).
+    # None: the oldest replica has the highest priority (from its start time, so two
+    # replicas never tie, and a tie would pause both): a replica that starts, during a
+    # rolling update or after a crash, stands by until the working one is gone.
     peering_priority: int | None = None
+    # How long a replica's keep-alive counts: a replica killed without a goodbye is taken
+    # over this long after its last one (kopf's default, 60 s).
+    peering_lifetime_seconds: int = Field(default=60, ge=2)
+    # On SIGTERM, how long the ticks under way may take to finish before the operator stops
+    # (and its peer takes over); no tick starts meanwhile.
+    drain_seconds: float = Field(default=10.0, ge=0)
 
     @field_validator("metrics_address")
     @classmethod

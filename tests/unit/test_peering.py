@@ -27,9 +27,15 @@ def test_a_peering_name_from_the_environment_turns_peering_on(
     }
 
 
-def test_replicas_without_a_set_priority_draw_distinct_positive_ones() -> None:
-    # kopf pauses every operator that sees a live peer of the same priority: no ties.
+def test_without_a_set_priority_the_replica_that_started_first_outranks_the_others() -> None:
+    # kopf pauses every operator that sees a live peer of the same priority: no ties, and
+    # a newcomer stands by until the working replica is gone.
     settings = OperatorSettings(peering="canary-operator")
-    priorities = {peering_options(settings)["priority"] for _ in range(50)}
-    assert len(priorities) == 50
-    assert all(0 < p < 2**31 for p in priorities)
+    started = 1_796_000_000_000_000_000  # ns since the epoch: December 2026
+    first, second = (peering_options(settings, started + delay)["priority"]
+                     for delay in (0, 1_000))
+    assert first == 2**63 // 1000 - started // 1000
+    assert first == second + 1  # a microsecond later is a step lower
+    # Positive, and exact as a JSON number (the KopfPeering stores it).
+    assert 0 < second < first < 2**53
+    assert peering_options(settings)["priority"] < first  # now is later than that

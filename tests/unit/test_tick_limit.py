@@ -48,3 +48,33 @@ def test_the_limit_defaults_to_64_and_must_be_positive() -> None:
     assert OperatorSettings().max_concurrent_ticks == 64
     with pytest.raises(ValidationError, match="max_concurrent_ticks"):
         OperatorSettings(max_concurrent_ticks=0)
+
+
+async def test_draining_waits_for_the_ticks_under_way_and_starts_no_new_one() -> None:
+    api = ApiClient()
+    controller = CanaryController(api, OperatorSettings(), post_event=lambda _b, _e: None)
+    started: list[int] = []
+    release = asyncio.Event()
+
+    async def tick(body: Any, view: Any) -> TickResult:
+        started.append(len(started))
+        await release.wait()
+        return TickResult(5.0)
+
+    controller._tick = tick  # type: ignore[method-assign]
+    under_way = asyncio.create_task(controller.tick({}, None))  # type: ignore[arg-type]
+    while not started:
+        await asyncio.sleep(0)
+    assert await controller.drain(0.05) is False  # still under way
+    late = await controller.tick({}, None)  # type: ignore[arg-type]
+    assert (late.decision, late.problem) == (None, None)
+    assert started == [0]
+    draining = asyncio.create_task(controller.drain(5))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not draining.done()
+    release.set()
+    assert await draining is True
+    assert (await under_way).next_tick_seconds == 5.0
+    await controller.aclose()
+    await api.close()

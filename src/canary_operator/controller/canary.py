@@ -126,6 +126,11 @@ class CanaryController:
         self._reported_commands: set[tuple[str, str]] = set()
         self._controls: dict[str, tuple[str | None, ...]] = {}
         self._ticking = asyncio.Semaphore(settings.max_concurrent_ticks)
+        # Ticks under way, and whether new ones may start (not while the operator stops).
+        self._under_way = 0
+        self._none_under_way = asyncio.Event()
+        self._none_under_way.set()
+        self.draining = False
 
     async def aclose(self) -> None:
         await self.notifier.aclose()
@@ -224,9 +229,29 @@ class CanaryController:
 
     async def tick(self, body: JsonDict, view: ClusterView) -> TickResult:
         """One tick, once fewer than `max_concurrent_ticks` others are under way (its
-        clock starts then, so a wait never counts as part of an interval)."""
+        clock starts then, so a wait never counts as part of an interval); none once the
+        operator drains."""
         async with self._ticking:
-            return await self._tick(body, view)
+            if self.draining:
+                return TickResult(self.settings.min_interval_seconds)
+            self._under_way += 1
+            self._none_under_way.clear()
+            try:
+                return await self._tick(body, view)
+            finally:
+                self._under_way -= 1
+                if self._under_way == 0:
+                    self._none_under_way.set()
+
+    async def drain(self, seconds: float) -> bool:
+        """Start no tick any more and wait for those under way; False if some were still
+        running after `seconds`."""
+        self.draining = True
+        try:
+            await asyncio.wait_for(self._none_under_way.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _tick(self, body: JsonDict, view: ClusterView) -> TickResult:
         """A tick, decided again on the Canary as the API has it whenever the status

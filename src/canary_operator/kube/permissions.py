@@ -56,12 +56,14 @@ KOPF = "kopf.dev"
 
 # In every watched namespace (all of them in cluster-wide mode).
 OPERATOR_RULES: tuple[Rule, ...] = (
-    Rule(FLAGGER, "canaries", ("list", "watch", "patch"),
+    Rule(FLAGGER, "canaries", ("get", "list", "watch", "patch"),
          "kopf watches Canaries (operator.canary_loop, operator.revert_on_deletion) and "
          "patches them with its progress annotations and the finalizer "
-         "canary-operator.dev/finalizer"),
+         "canary-operator.dev/finalizer; a tick whose status write conflicts reads its "
+         "Canary again (kube.status.read_canary)"),
     Rule(FLAGGER, "canaries/status", ("patch",),
-         "controller._patch_status and controller._reject write Canary.status through "
+         "kube.status.write_status (the tick's decided status, a problem, an invalid "
+         "Canary) and controller._patch_status (Terminating) write Canary.status through "
          "the status subresource"),
     Rule(FLAGGER, "canaries/finalizers", ("update",),
          "the primary Deployment, the Services, DestinationRules and VirtualService are "

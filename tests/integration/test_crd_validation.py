@@ -76,6 +76,47 @@ def test_out_of_range_values_are_rejected_naming_the_field(
     assert detail in message
 
 
+@pytest.mark.parametrize(("analysis", "field", "detail"), [
+    ({"stepWeights": [50, 20, 10]}, "spec.analysis.stepWeights",
+     "stepWeights must increase from one step to the next"),
+    ({"stepWeights": [10, 10, 20]}, "spec.analysis.stepWeights",
+     "stepWeights must increase from one step to the next"),
+    ({"metrics": [{"name": "latency", "query": "up", "thresholdRange": {"min": 10, "max": 5}}]},
+     "spec.analysis.metrics[0].thresholdRange.min", "min must not be above max"),
+    ({"metrics": [{"name": "request-sucess-rate", "thresholdRange": {"min": 99}}]},
+     "spec.analysis.metrics[0].name", "needs a query or a templateRef: is the name a typo?"),
+    ({"interval": "1m30"}, "spec.analysis.interval", "should match"),
+    ({"metrics": [{"name": "request-success-rate", "interval": "30sec"}]},
+     "spec.analysis.metrics[0].interval", "should match"),
+])
+def test_what_could_never_work_is_rejected_at_apply_time_naming_the_field(
+    crds: list[str], api: client.ApiClient, namespace: str,
+    analysis: dict[str, Any], field: str, detail: str,
+) -> None:
+    message = _rejection(api, namespace, _canary(namespace, **analysis))
+    assert field in message, message
+    assert detail in message, message
+
+
+def test_a_canary_without_analysis_is_rejected_as_flagger_s_crd_does(
+    crds: list[str], api: client.ApiClient, namespace: str
+) -> None:
+    body = _canary(namespace)
+    del body["spec"]["analysis"]
+    message = _rejection(api, namespace, body)
+    assert "spec.analysis: Required value" in message, message
+
+
+def test_increasing_step_weights_and_a_valid_range_apply(
+    crds: list[str], api: client.ApiClient, namespace: str
+) -> None:
+    body = _canary(namespace, stepWeights=[1, 5, 10, 50, 80], metrics=[
+        {"name": "latency", "query": "sum(up)", "thresholdRange": {"min": 5, "max": 5},
+         "interval": "1m30s"}])
+    created = _create(api, namespace, body)
+    assert created["spec"] == body["spec"]
+
+
 def test_a_canary_without_target_ref_is_rejected_naming_it(
     crds: list[str], api: client.ApiClient, namespace: str
 ) -> None:

@@ -16,15 +16,12 @@ import pytest
 from kubernetes import client
 from prometheus_api_client import PrometheusConnect
 
+from canary_operator.api.canary import REQUEST_DURATION, REQUEST_SUCCESS_RATE
 from canary_operator.lab import Lab
 from canary_operator.lab.meshsim import ERROR_RATE, LATENCY_MS, MeshSimulator
 from canary_operator.lab.processes import free_port
 from canary_operator.lab.workloads import deployment, rollout_complete
-from canary_operator.metrics.builtin import (
-    REQUEST_DURATION,
-    REQUEST_SUCCESS_RATE,
-    builtin_query,
-)
+from canary_operator.metrics.builtin import builtin_query
 from tests.conftest import StartPrometheus
 
 ISTIO = ("networking.istio.io", "v1beta1")

@@ -261,6 +261,18 @@ def test_message_for_a_step_weight_out_of_range() -> None:
      "spec.analysis.interval must be a duration in seconds or minutes like 30s or 1m "
      "(got '1h')"),
     ({"threshold": "five"}, "spec.analysis.threshold must be an integer (got 'five')"),
+    ({"interval": "1m30"},
+     "spec.analysis.interval must be a duration in seconds or minutes like 30s or 1m "
+     "(got '1m30')"),
+    ({"stepWeights": [50, 20, 10]},
+     "spec.analysis: stepWeights must increase from one step to the next, e.g. "
+     "[5, 10, 25, 50] (got [50, 20, 10])"),
+    ({"metrics": [{"name": "latency", "query": "up", "thresholdRange": {"min": 10, "max": 5}}]},
+     "spec.analysis.metrics[0].thresholdRange: min must not be above max: no value could "
+     "pass (min 10, max 5)"),
+    ({"metrics": [{"name": "request-sucess-rate"}]},
+     "spec.analysis.metrics[0]: a metric not named request-success-rate or request-duration "
+     "needs a query or a templateRef: is the name a typo? (name 'request-sucess-rate')"),
     ({"metrics": [{"thresholdRange": {"min": 99}}]},
      "spec.analysis.metrics[0].name is required but missing"),
     ({"alerts": [{"name": "a", "severity": "critical", "providerRef": {"name": "p"}}]},

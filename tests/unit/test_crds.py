@@ -12,7 +12,7 @@ import pytest
 from pydantic import Field
 
 from canary_operator.api import CanaryStatus
-from canary_operator.api.base import ApiModel
+from canary_operator.api.base import ApiModel, parse_duration
 from canary_operator.api.crdgen import (
     INT_OR_STRING,
     PRESERVE,
@@ -149,14 +149,29 @@ def test_weights_and_ports_are_bounded(path: str, bounds: tuple[int, int]) -> No
 
 @pytest.mark.parametrize("path", ["spec.analysis.interval", "spec.analysis.metrics[].interval",
                                   "spec.analysis.webhooks[].timeout"])
-def test_durations_have_flaggers_pattern(path: str) -> None:
+def test_durations_are_go_durations_that_flaggers_pattern_accepts(path: str) -> None:
     node = schema_at("Canary", path)
     assert node is not None
-    assert node["pattern"] == "^[0-9]+(m|s)"
+    ours = re.compile(node["pattern"])
+    flaggers = re.compile("^[0-9]+(m|s)")
+    accepted = ["1m", "30s", "1m30s", "500ms", "90s", "2m0.5s", "10s500ms", "0s"]
+    # Flagger's CRD takes these too, then every tick fails to parse them (or they are not
+    # durations at all): ours rejects them at apply time.
+    rejected = ["1m30", "5mm", "1m30x", "30sec", "1s "]
+    for text in accepted:
+        assert ours.match(text) and flaggers.match(text), text
+        parse_duration(text)
+    for text in rejected:
+        assert flaggers.match(text) and not ours.match(text), text
+        with pytest.raises(ValueError, match="not a duration"):
+            parse_duration(text)
+    # What Flagger's pattern refuses, ours refuses too.
+    for text in ["1h", "1.5m", ".5s", "m", "1d"]:
+        assert not flaggers.match(text) and not ours.match(text), text
 
 
 @pytest.mark.parametrize(("kind", "path", "required"), [
-    ("Canary", "spec", {"targetRef", "service"}),
+    ("Canary", "spec", {"targetRef", "service", "analysis"}),
     ("Canary", "spec.targetRef", {"apiVersion", "kind", "name"}),
     ("Canary", "spec.service", {"port"}),
     ("Canary", "spec.analysis.metrics[]", {"name"}),

@@ -22,7 +22,7 @@ def canary(**spec: Any) -> Canary:
 
 
 def metric(**fields: Any) -> CanaryMetric:
-    return CanaryMetric.model_validate({"name": "latency", **fields})
+    return CanaryMetric.model_validate({"name": "latency", "query": "up", **fields})
 
 
 def test_template_variables_default_to_the_target_name() -> None:

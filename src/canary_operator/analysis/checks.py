@@ -19,11 +19,8 @@ from typing import Literal
 
 from canary_operator.analysis.formatting import go_duration, go_number, one_line
 from canary_operator.analysis.observation import MetricObservation
-from canary_operator.api.canary import CanaryMetric
+from canary_operator.api.canary import REQUEST_DURATION, REQUEST_SUCCESS_RATE, CanaryMetric
 from canary_operator.api.status import MetricCheckStatus
-
-REQUEST_SUCCESS_RATE = "request-success-rate"
-REQUEST_DURATION = "request-duration"
 
 Bound = Literal["min", "max"]
 

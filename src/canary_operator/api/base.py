@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 
+import durationpy
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-# Flagger's own pattern: a number then m or s (unanchored at the end, so "1m30s" passes too).
-DURATION_PATTERN = r"^[0-9]+(m|s)"
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+# The durations of the spec: Go's (`time.ParseDuration`, as Flagger reads them) that also
+# pass Flagger's own CRD pattern, `^[0-9]+(m|s)`: a whole number of minutes or seconds
+# first. Flagger's pattern is not anchored at the end, so "1m30" passes it and then fails
+# every tick; this one is, so the API server rejects it at apply time.
+DURATION_PATTERN = r"^[0-9]+(ms|m|s)([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))*$"
+# Everything time.ParseDuration accepts (durationpy also reads days and weeks; Go does not).
+_GO_DURATION = re.compile(
+    r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$")
 
 
 class ApiModel(BaseModel):
@@ -36,13 +41,8 @@ class ApiModel(BaseModel):
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration such as "1m", "30s", "1m30s", "500ms", "1h"."""
-    position, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position == 0 or position != len(text):
+    """Seconds in a Go duration such as "1m", "30s", "1m30s", "500ms", "1h", read as
+    `time.ParseDuration` reads it."""
+    if not _GO_DURATION.match(text):
         raise ValueError(f"{text!r} is not a duration like 30s, 1m or 1m30s")
-    return total
+    return float(durationpy.from_str(text).total_seconds())

@@ -7,10 +7,11 @@ and Istio's own schema validates them there.
 
 from __future__ import annotations
 
+import itertools
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from canary_operator.api.base import DURATION_PATTERN, ApiModel, parse_duration
 from canary_operator.api.status import CanaryStatus
@@ -27,6 +28,17 @@ DEFAULT_WEBHOOK_TIMEOUT = "10s"
 FLAGGER_MIN_INTERVAL_SECONDS = 10.0
 
 JsonObject = dict[str, Any]
+
+# The metrics every mesh answers without a query (Flagger's builtin checks).
+REQUEST_SUCCESS_RATE = "request-success-rate"
+REQUEST_DURATION = "request-duration"
+BUILTIN_METRICS = (REQUEST_SUCCESS_RATE, REQUEST_DURATION)
+
+
+def _validations(*rules: tuple[str, str, str]) -> dict[str, Any]:
+    """CEL rules for the CRD schema (`x-kubernetes-validations`): (rule, message, field)."""
+    return {"x-kubernetes-validations": [
+        {"rule": rule, "message": message, "fieldPath": field} for rule, message, field in rules]}
 
 Provider = Literal[
     "apisix", "appmesh", "appmesh:v1beta2", "contour", "gatewayapi:v1", "gatewayapi:v1beta1",
@@ -187,11 +199,24 @@ class CanaryService(ApiModel):
     """Service labels and annotations that other tools manage."""
 
 
+_MIN_NOT_ABOVE_MAX = "min must not be above max: no value could pass"
+
+
 class ThresholdRange(ApiModel):
+    model_config = ConfigDict(json_schema_extra=_validations(
+        ("!has(self.min) || !has(self.max) || self.min <= self.max", _MIN_NOT_ABOVE_MAX,
+         ".min")))
+
     min: float | None = None
     """Lowest passing value."""
     max: float | None = None
     """Highest passing value."""
+
+    @model_validator(mode="after")
+    def _check_order(self) -> ThresholdRange:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"{_MIN_NOT_ABOVE_MAX} (min {self.min:g}, max {self.max:g})")
+        return self
 
 
 class TemplateRef(ApiModel):
@@ -201,7 +226,15 @@ class TemplateRef(ApiModel):
     """Namespace of the MetricTemplate; defaults to the Canary's namespace."""
 
 
+_NEEDS_A_QUERY = (f"a metric not named {' or '.join(BUILTIN_METRICS)} needs a query or a "
+                  "templateRef: is the name a typo?")
+
+
 class CanaryMetric(ApiModel):
+    model_config = ConfigDict(json_schema_extra=_validations(
+        (f"self.name in {list(BUILTIN_METRICS)!r} || has(self.query) || has(self.templateRef)",
+         _NEEDS_A_QUERY, ".name")))
+
     name: str
     """Name of the check; request-success-rate and request-duration are built in."""
     interval: str = Field(default=DEFAULT_METRIC_INTERVAL, pattern=DURATION_PATTERN)
@@ -215,6 +248,13 @@ class CanaryMetric(ApiModel):
     """MetricTemplate holding the query and its provider."""
     template_variables: dict[str, str] | None = None
     """Values for {{ variables.<key> }} in the template's query."""
+
+    @model_validator(mode="after")
+    def _check_source(self) -> CanaryMetric:
+        if (self.name not in BUILTIN_METRICS and self.query is None
+                and self.template_ref is None):
+            raise ValueError(f"{_NEEDS_A_QUERY} (name {self.name!r})")
+        return self
 
     @property
     def interval_seconds(self) -> float:
@@ -278,7 +318,15 @@ class SessionAffinity(ApiModel):
     """Secure attribute of the cookies."""
 
 
+_INCREASING = "stepWeights must increase from one step to the next, e.g. [5, 10, 25, 50]"
+
+
 class Analysis(ApiModel):
+    model_config = ConfigDict(json_schema_extra=_validations(
+        ("!has(self.stepWeights) || (self.stepWeights.isSorted() && self.stepWeights.all("
+         "w, self.stepWeights.indexOf(w) == self.stepWeights.lastIndexOf(w)))",
+         _INCREASING, ".stepWeights")))
+
     interval: str = Field(default=DEFAULT_INTERVAL, pattern=DURATION_PATTERN)
     """Time between analysis steps, e.g. 30s or 1m (default 1m)."""
     iterations: int | None = Field(default=None, ge=0)
@@ -289,7 +337,8 @@ class Analysis(ApiModel):
     """Highest canary traffic weight before promotion (default 100)."""
     step_weight: int | None = Field(default=None, ge=1, le=100)
     """Canary traffic weight added at every step."""
-    step_weights: list[Annotated[int, Field(ge=1, le=100)]] | None = None
+    step_weights: list[Annotated[int, Field(ge=1, le=100)]] | None = Field(
+        default=None, max_length=100)
     """Canary traffic weights, one per step; ignored when stepWeight is set."""
     step_weight_promotion: int | None = Field(default=None, ge=0, le=100)
     """Weight moved back to the primary per step while promoting; 0 moves it at once."""
@@ -314,11 +363,14 @@ class Analysis(ApiModel):
 
     @model_validator(mode="after")
     def _check_steps(self) -> Analysis:
-        for index, weight in enumerate(self.step_weights or []):
+        weights = self.step_weights or []
+        for index, weight in enumerate(weights):
             if not 1 <= weight <= 100:
                 raise ValueError(
                     f"analysis.stepWeights[{index}] must be between 1 and 100 (got {weight})"
                 )
+        if any(later <= earlier for earlier, later in itertools.pairwise(weights)):
+            raise ValueError(f"{_INCREASING} (got {weights})")
         return self
 
     @property
@@ -342,7 +394,15 @@ class Analysis(ApiModel):
         return self.max_weight if self.max_weight is not None else 100
 
 
+def _analysis_required(schema: dict[str, Any]) -> None:
+    # Flagger's CRD requires it. The model keeps it optional: a Canary stored without one
+    # (before our CRD required it) is promoted at once, as skipAnalysis would.
+    schema.setdefault("required", []).append("analysis")
+
+
 class CanarySpec(ApiModel):
+    model_config = ConfigDict(json_schema_extra=_analysis_required)
+
     target_ref: TargetRef
     """The workload to roll out."""
     service: CanaryService

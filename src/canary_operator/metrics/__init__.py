@@ -4,7 +4,8 @@
 `PrometheusProvider` runs it and answers with a `QueryResult` (a value, no data, or an error).
 """
 
-from canary_operator.metrics.builtin import BUILTIN_METRICS, builtin_query
+from canary_operator.api.canary import BUILTIN_METRICS
+from canary_operator.metrics.builtin import builtin_query
 from canary_operator.metrics.prometheus import PrometheusProvider
 from canary_operator.metrics.protocol import (
     MetricConfigError,

@@ -12,12 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
+from canary_operator.api.canary import BUILTIN_METRICS, REQUEST_DURATION, REQUEST_SUCCESS_RATE
 from canary_operator.metrics.protocol import MetricConfigError
 from canary_operator.metrics.templating import render_template
-
-REQUEST_SUCCESS_RATE = "request-success-rate"
-REQUEST_DURATION = "request-duration"
-BUILTIN_METRICS = (REQUEST_SUCCESS_RATE, REQUEST_DURATION)
 
 _ISTIO_QUERIES = {
     REQUEST_SUCCESS_RATE: (

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from canary_operator.api.canary import Canary, CanaryMetric
+from canary_operator.api.canary import BUILTIN_METRICS, Canary, CanaryMetric
 from canary_operator.api.metric_template import MetricTemplate
-from canary_operator.metrics.builtin import BUILTIN_METRICS, builtin_query, is_builtin
+from canary_operator.metrics.builtin import builtin_query, is_builtin
 from canary_operator.metrics.protocol import MetricConfigError
 from canary_operator.metrics.templating import render
 

@@ -97,9 +97,10 @@ class World:
         self.api = FakeApi()
         self.events: list[Event] = []
         self.client = self.api.client()
+        self.now = NOW
         self.controller = CanaryController(
             self.client, OperatorSettings(), post_event=lambda _b, e: self.events.append(e),
-            clock=lambda: NOW)
+            clock=lambda: self.now)
         body = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
                 "metadata": {"name": "podinfo", "namespace": NS, "uid": "u1"},
                 "spec": spec, "status": status}
@@ -304,3 +305,24 @@ async def test_the_analysed_revision_is_promoted(world_factory: list[World]) -> 
     primary = world.api.get(PRIMARY)
     assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:1"
     assert world.status()["phase"] == "Promoting"
+
+
+async def test_a_persistent_problem_is_retried_with_backoff_up_to_the_interval(
+        world_factory: list[World]) -> None:
+    spec = {**SPEC, "analysis": {**SPEC["analysis"], "maxWeight": 50}}
+    world = make(world_factory, progressing(10), spec=spec)
+    world.api.fail_next("PATCH", VS, 500, 500, 500, 500, 500)
+    delays = []
+    for _ in range(5):
+        result = await world.controller.tick(world.body(), world.view)
+        assert result.problem == "SetWeights failed for test/podinfo: HTTP 500 Error"
+        delays.append(result.next_tick_seconds)
+    # The operator's shortest interval (10 s) doubling, up to the analysis interval (1m).
+    assert delays == [10, 20, 40, 60, 60]
+    result = await world.controller.tick(world.body(), world.view)
+    assert result.problem is None
+    assert world.weights() == (80, 20)
+    # After a tick that got through, the next problem starts from the shortest again.
+    world.now += dt.timedelta(seconds=61)
+    world.api.fail_next("PATCH", VS, 500)
+    assert (await world.controller.tick(world.body(), world.view)).next_tick_seconds == 10

@@ -32,7 +32,8 @@ from canary_operator.alerts import AlertSender
 from canary_operator.analysis.decision import Decision, Event, SetWeights
 from canary_operator.analysis.deletion import RevertStep
 from canary_operator.analysis.observation import Command
-from canary_operator.api import GROUP, VERSION, Canary, CanaryStatus, Phase
+from canary_operator.api import GROUP, VERSION, Canary, CanaryStatus, Phase, parse_duration
+from canary_operator.api.canary import DEFAULT_INTERVAL
 from canary_operator.api.commands import (
     ANNOTATION_COMMAND,
     ANNOTATION_PAUSED,
@@ -124,6 +125,8 @@ class CanaryController:
         self._awaiting: dict[tuple[str, str], set[str]] = {}
         self._awaited_by: dict[str, tuple[tuple[str, str], ...]] = {}
         self._reported_commands: set[tuple[str, str]] = set()
+        # Ticks in a row that ended on a problem, by uid: the retry backs off with them.
+        self._problems: dict[str, int] = {}
         self._controls: dict[str, tuple[str | None, ...]] = {}
         self._ticking = asyncio.Semaphore(settings.max_concurrent_ticks)
         # Ticks under way, and whether new ones may start (not while the operator stops).
@@ -209,6 +212,7 @@ class CanaryController:
     def forget(self, uid: str, body: JsonDict | None = None) -> None:
         self._stop_awaiting(uid)
         self._written.pop(uid, None)
+        self._problems.pop(uid, None)
         self._wakeups.pop(uid, None)
         self._controls.pop(uid, None)
         if self._namespaces.pop(uid, None) is not None:
@@ -304,12 +308,12 @@ class CanaryController:
                 await self.actor.sync_autoscaler(canary, view)
         except (RouterError, ConfigError, TargetError) as error:
             await self._report_problem(body, canary, live, version, str(error))
-            return TickResult(self.settings.min_interval_seconds, None, str(error))
+            return TickResult(self._retry_after(uid, canary), None, str(error))
         except ApiException as error:
             why = (f"reading the routes or configs of {canary.key}: "
                    f"HTTP {error.status} {error.reason}")
             await self._report_problem(body, canary, live, version, why)
-            return TickResult(self.settings.min_interval_seconds, None, why)
+            return TickResult(self._retry_after(uid, canary), None, why)
         seen = dataclasses.replace(observe(canary, view, now, routes, configs),
                                    **self._controls_of(body, canary),
                                    history_limit=self.settings.history_limit)
@@ -319,8 +323,9 @@ class CanaryController:
         if problem is not None:
             # Keep the old status: the same step is tried again on the next tick.
             await self._report_problem(body, canary, live, version, problem)
-            return TickResult(self.settings.min_interval_seconds, decision, problem)
+            return TickResult(self._retry_after(uid, canary), decision, problem)
         await self._record(canary, live, version, decision)
+        self._problems.pop(uid, None)
         # Durable: now tell people, and call the hooks that gate nothing.
         self.notifier.publish(body, canary, view, decision)
         await self.actor.run_post_hooks(body, canary, decision)
@@ -331,6 +336,17 @@ class CanaryController:
             canary.spec, decision.status, self.clock(), self.settings.min_interval_seconds
         )
         return TickResult(delay, decision, problem)
+
+    def _retry_after(self, uid: str, canary: Canary | None) -> float:
+        """When to try again after a problem: the shortest interval at first, doubling with
+        each problem in a row up to the Canary's analysis interval (a persistent problem
+        is not retried every second, and its Warning repeats only as often)."""
+        count = self._problems[uid] = self._problems.get(uid, 0) + 1
+        floor = self.settings.min_interval_seconds
+        analysis_spec = canary.spec.analysis if canary is not None else None
+        ceiling = max(floor, analysis_spec.interval_seconds if analysis_spec is not None
+                      else parse_duration(DEFAULT_INTERVAL))
+        return float(min(ceiling, floor * 2 ** min(count - 1, 30)))
 
     async def _configs(self, canary: Canary, target: JsonDict | None) -> TrackedConfigs | None:
         if not self.settings.config_tracking:
@@ -443,7 +459,8 @@ class CanaryController:
                                    meta.get("resourceVersion"), wanted)
             except (ApiException, StatusConflict) as api_error:
                 log.warning("could not write the status of an invalid Canary: %s", api_error)
-        return TickResult(self.settings.min_interval_seconds, None, message)
+        uid = meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        return TickResult(self._retry_after(uid, None), None, message)
 
     def _report_unsupported(self, body: JsonDict, canary: Canary) -> None:
         key = (canary.metadata.uid or canary.key, canary.metadata.generation or 0)

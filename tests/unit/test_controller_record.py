@@ -20,7 +20,8 @@ from canary_operator.analysis import Event
 from canary_operator.api import Canary
 from canary_operator.controller import CanaryController
 from canary_operator.kube.workloads import pod_template_hash
-from canary_operator.routers.istio_routes import build_http, read_routes
+from canary_operator.routers.istio import build_virtual_service
+from canary_operator.routers.istio_routes import read_routes
 from canary_operator.routers.protocol import Routes
 from canary_operator.settings import OperatorSettings
 from tests.fake_api import FakeApi
@@ -108,10 +109,7 @@ class World:
         self.api.put(TARGET, target)
         self.api.put(PRIMARY, deployment("podinfo-primary", "podinfo:0"))
         canary = Canary.model_validate(body)
-        self.api.put(VS, {
-            "apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
-            "metadata": {"name": "podinfo", "namespace": NS},
-            "spec": {"hosts": ["podinfo"], "http": build_http(canary, Routes(*weights))}})
+        self.api.put(VS, build_virtual_service(canary, Routes(*weights)))
         self.view = View(self.api)
 
     def body(self) -> dict[str, Any]:
@@ -326,3 +324,39 @@ async def test_a_persistent_problem_is_retried_with_backoff_up_to_the_interval(
     world.now += dt.timedelta(seconds=61)
     world.api.fail_next("PATCH", VS, 500)
     assert (await world.controller.tick(world.body(), world.view)).next_tick_seconds == 10
+
+
+async def test_the_routes_follow_the_spec_on_every_tick_with_no_request_when_in_sync(
+        world_factory: list[World]) -> None:
+    idle = {"phase": "Succeeded", "lastAppliedSpec": REVISION_1,
+            "lastPromotedSpec": REVISION_1, "lastStepTime": NOW.isoformat()}
+    world = make(world_factory, idle, weights=(100, 0))
+    await world.controller.tick(world.body(), world.view)
+    assert world.api.writes(VS) == []
+    assert [r.method for r in world.api.requests if r.path == VS] == []  # from the cache
+    # The user adds a host and a timeout to the Canary: the next tick applies them.
+    changed = world.body()
+    changed["spec"]["service"] = {"port": 9898, "hosts": ["app.example.com"], "timeout": "5s"}
+    world.api.put(CANARY, changed)
+    await world.controller.tick(world.body(), world.view)
+    assert len(world.api.writes(VS)) == 1
+    spec = world.api.get(VS)["spec"]
+    assert spec["hosts"] == ["app.example.com", "podinfo"]
+    assert spec["http"][0]["timeout"] == "5s"
+    assert world.weights() == (100, 0)
+
+
+async def test_weights_changed_by_hand_on_an_idle_canary_are_put_back(
+        world_factory: list[World]) -> None:
+    idle = {"phase": "Succeeded", "lastAppliedSpec": REVISION_1,
+            "lastPromotedSpec": REVISION_1,
+            "lastStepTime": (NOW - dt.timedelta(minutes=5)).isoformat()}
+    world = make(world_factory, idle, weights=(50, 50))
+    result = await world.controller.tick(world.body(), world.view)
+    assert world.weights() == (100, 0)
+    assert world.status()["reason"] == "RoutesRepaired"
+    assert result.decision is not None
+    assert result.decision.reason == ("the routes of podinfo.test were 50/50 while nothing "
+                                      "runs: back to 100/0")
+    await world.controller.tick(world.body(), world.view)
+    assert len(world.api.writes(VS)) == 1

@@ -14,6 +14,7 @@ from canary_operator.analysis.decision import (
 from canary_operator.analysis.gates import muted, refused
 from canary_operator.analysis.observation import HookResult
 from canary_operator.analysis.reasons import Reason
+from canary_operator.analysis.schedule import due_in
 from canary_operator.analysis.steps import has_schedule
 from canary_operator.analysis.tick import Tick
 from canary_operator.api.canary import WebhookType
@@ -75,6 +76,9 @@ def idle(tick: Tick) -> Decision:
     if seen.target_hash == status.last_applied_spec:
         if status.phase is Phase.WAITING:
             return _withdrawn(tick)
+        repaired = _routes_repaired(tick)
+        if repaired is not None:
+            return repaired
         return tick.hold(f"no new revision of {tick.target} ({status.phase.value or 'new'})")
     if seen.target_hash == status.last_promoted_spec:
         back = tick.with_fields(**tick.revision())
@@ -105,6 +109,24 @@ def idle(tick: Tick) -> Decision:
         events=(*approved, events.new_revision(tick.target)), step=True,
         alerts=(events.NEW_REVISION_ALERT,),
     )
+
+
+def _routes_repaired(tick: Tick) -> Decision | None:
+    """Nothing runs, yet the routes are not where the last rollout left them (edited by
+    hand, or by another tool): put them back. The weights belong to the analysis. Only
+    once the last step is an interval old: right after a step the watch may still show
+    the routes from before it."""
+    seen, weight = tick.seen, tick.status.canary_weight
+    expected = (100 - weight, weight)
+    if seen.weights is None or (seen.weights == expected and not seen.mirrored):
+        return None
+    if due_in(tick.spec, tick.status, seen.now) > 0:
+        return None
+    why = (f"the routes of {tick.canary} were {seen.weights[0]}/{seen.weights[1]}"
+           f"{' mirrored' if seen.mirrored else ''} while nothing runs: back to "
+           f"{expected[0]}/{expected[1]}")
+    return tick.record(tick.status, why, Reason.ROUTES_REPAIRED,
+                       actions=(SetWeights(*expected),), events=(events.warning(why),))
 
 
 def _withdrawn(tick: Tick) -> Decision:

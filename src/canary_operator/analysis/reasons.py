@@ -14,6 +14,7 @@ class Reason(StrEnum):
     INITIALIZING = "Initializing"
     INITIALIZED = "Initialized"
     TARGETS_REPAIRED = "TargetsRepaired"
+    ROUTES_REPAIRED = "RoutesRepaired"  # an idle Canary's weights were changed by hand
     BACK_TO_PRIMARY_SPEC = "BackToPrimarySpec"
     STRATEGY_NOT_SUPPORTED = "StrategyNotSupported"
     NEW_REVISION = "NewRevision"

@@ -302,10 +302,12 @@ class CanaryController:
         now = self.clock()
         target = view.deployment(canary.metadata.namespace, canary.spec.target_ref.name)
         try:
+            if status.phase not in (Phase.NONE, Phase.INITIALIZING):
+                # The routes follow the spec on every tick (their weights are the analysis').
+                await self.router.sync(canary)
+                await self.actor.sync_autoscaler(canary, view)
             routes = await self.router.get_routes(canary)
             configs = await self._configs(canary, target)
-            if status.phase not in (Phase.NONE, Phase.INITIALIZING):
-                await self.actor.sync_autoscaler(canary, view)
         except (RouterError, ConfigError, TargetError) as error:
             await self._report_problem(body, canary, live, version, str(error))
             return TickResult(self._retry_after(uid, canary), None, str(error))

@@ -272,6 +272,26 @@ class IstioRouter:
         await self._ensure(VIRTUAL_SERVICES, build_virtual_service(canary),
                            partial(build_virtual_service_patch, canary))
 
+    async def sync(self, canary: Canary) -> bool:
+        """Bring the VirtualService, as the watch cache has it, to the Canary's spec (hosts,
+        gateways, the route options, its metadata), keeping the live routes: one patch when
+        it drifted, no request when not (Flagger reconciles its router on every tick).
+        False when there is no VirtualService yet: initialising creates it."""
+        namespace, name = canary.metadata.namespace, canary.spec.apex_name
+        live = await self._virtual_service(namespace, name)
+        if live is None:
+            return False
+        patch = build_virtual_service_patch(canary, live)
+        if patch:
+            written = await read_json(
+                self._objects.patch_namespaced_custom_object_without_preload_content(
+                    GROUP, VERSION, namespace, VIRTUAL_SERVICES, name, patch,
+                    field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH))
+            if self.cached is not None:
+                replaced = (live.get("metadata") or {}).get("resourceVersion", "")
+                self._written[(namespace, name)] = (replaced, written)
+        return True
+
     async def get_routes(self, canary: Canary) -> Routes | None:
         live = await self._virtual_service(canary.metadata.namespace, canary.spec.apex_name)
         if live is None:

@@ -47,6 +47,10 @@ class Router(Protocol):
         """Create or refresh the mesh objects; never change the live routes (weights,
         mirroring, session-affinity cookies)."""
 
+    async def sync(self, canary: Canary) -> bool:
+        """Bring the existing mesh objects to the spec, keeping the live routes, with no
+        request when nothing drifted; False when they do not exist yet."""
+
     async def get_routes(self, canary: Canary) -> Routes | None:
         """The routes live now; None before the first reconcile."""
 

@@ -160,3 +160,39 @@ def test_an_image_bump_during_the_promotion_tick_is_analysed_before_it_is_promot
     assert walk.count(50) == 2, walk
     assert walk[-7:] == [0, 10, 20, 30, 40, 50, 0], walk
     assert promoted in (["podinfo:6.9.0", NEWER], ["podinfo:6.9.0", GOOD, NEWER]), promoted
+
+
+def test_the_virtual_service_follows_the_spec_and_hand_edited_weights_are_put_back(
+    cluster: Cluster, exporter: IstioExporter, operator: OperatorProcess, prometheus_url: str
+) -> None:
+    canary = example(cluster.namespace, interval="2s")
+    _initialized(cluster, exporter, canary)
+
+    def virtual_service() -> dict[str, Any]:
+        body: dict[str, Any] = cluster.custom.get_namespaced_custom_object(
+            "networking.istio.io", "v1beta1", cluster.namespace, "virtualservices", NAME)
+        return body
+
+    # A change of spec.service after initialisation shows within an interval.
+    cluster.custom.patch_namespaced_custom_object(
+        "flagger.app", "v1beta1", cluster.namespace, "canaries", NAME,
+        {"spec": {"service": {"hosts": ["app.example.com"], "timeout": "5s"}}})
+    cluster.lab.wait_for(lambda: virtual_service()["spec"]["hosts"] == ["app.example.com", NAME],
+                         "the new hosts on the VirtualService", 30)
+    assert virtual_service()["spec"]["http"][0]["timeout"] == "5s"
+    assert cluster.weights() == (100, 0)
+
+    # Someone moves half the traffic to the idle canary by hand: it goes back.
+    vs = virtual_service()
+    route = vs["spec"]["http"][0]["route"]
+    for destination in route:
+        destination["weight"] = 50
+    cluster.custom.patch_namespaced_custom_object(
+        "networking.istio.io", "v1beta1", cluster.namespace, "virtualservices", NAME,
+        [{"op": "replace", "path": "/spec/http/0/route", "value": route}],
+        _content_type="application/json-patch+json")
+    assert cluster.weights() == (50, 50)
+    cluster.lab.wait_for(lambda: cluster.weights() == (100, 0), "the weights put back", 30)
+    status = cluster.canary()["status"]
+    assert (status["phase"], status["reason"]) == ("Initialized", "RoutesRepaired")
+    assert any("were 50/50 while nothing runs: back to 100/0" in m for m in cluster.events())

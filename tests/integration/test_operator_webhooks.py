@@ -72,6 +72,9 @@ def test_hooks_get_flaggers_payload_and_a_closed_rollout_gate_waits(
     assert pre[0]["checksum"]
     assert hooks.bodies("/rollout"), "rollout hooks run with every analysis step"
     assert hooks.bodies("/confirm-promotion")
+    # Post-rollout hooks go out once Succeeded is written, not before.
+    cluster.lab.wait_for(lambda: bool(hooks.bodies("/post-rollout")),
+                         "the post-rollout hook to be called", 30)
     assert [body["phase"] for body in hooks.bodies("/post-rollout")] == ["Succeeded"]
     cluster.lab.wait_for(lambda: any(
         body["metadata"].get("eventMessage", "").startswith("Promotion completed!")
@@ -80,7 +83,9 @@ def test_hooks_get_flaggers_payload_and_a_closed_rollout_gate_waits(
                  if body["metadata"]["eventMessage"].startswith("New revision detected!"))
     assert event["metadata"]["eventType"] == "Normal"
     assert event["metadata"]["timestamp"].isdigit()
-    assert any("Post-rollout check post-rollout-hook passed" in m for m in cluster.events())
+    cluster.lab.wait_for(lambda: any("Post-rollout check post-rollout-hook passed" in m
+                                     for m in cluster.events()),
+                         "the post-rollout hook's event", 30)
 
 
 def test_a_closed_promotion_gate_holds_at_max_weight_until_it_opens(

@@ -11,7 +11,11 @@ from pydantic import ValidationError
 from canary_operator.api import Analysis, Canary, CanarySpec, CanaryWebhook, WebhookType
 from canary_operator.api.alert_provider import AlertProvider
 from canary_operator.api.metric_template import MetricTemplate
-from canary_operator.api.support import format_validation_error, unsupported_fields
+from canary_operator.api.support import (
+    format_validation_error,
+    unsupported_fields,
+    unsupported_template_fields,
+)
 
 EXAMPLE_CANARY = """
 apiVersion: flagger.app/v1beta1
@@ -365,3 +369,14 @@ def test_templates_and_custom_queries_are_supported_metrics() -> None:
         {"name": "custom", "query": "sum(up)", "thresholdRange": {"min": 1}},
     ])
     assert unsupported_fields(CanarySpec.model_validate(body)) == []
+
+
+def test_the_metric_template_fields_not_acted_on_are_named() -> None:
+    template = MetricTemplate.model_validate({
+        "metadata": {"name": "t", "namespace": "test"},
+        "spec": {"provider": {"type": "prometheus", "address": "https://prom:9090",
+                              "headers": {"X-Scope-OrgID": ["a"]}, "insecureSkipVerify": True,
+                              "secretRef": {"name": "prom-auth"}, "region": "eu"},
+                 "query": "sum(up)"}})
+    assert unsupported_template_fields(template) == [
+        "spec.provider.secretRef", "spec.provider.region"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
+
 from canary_operator.api import Canary
 from canary_operator.controller.observing import Measurer
 
@@ -65,3 +67,34 @@ async def test_an_unreachable_prometheus_is_an_outage_not_invalid() -> None:
         await measurer.aclose()
     assert result.error is not None and "cannot connect to Prometheus" in result.error
     assert result.invalid is False
+
+
+async def test_a_template_s_headers_go_with_its_queries() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def query(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({"status": "success", "data": {
+            "resultType": "vector", "result": [{"metric": {}, "value": [0, "42"]}]}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/query", query)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    address = f"http://127.0.0.1:{port}"
+    measurer = Measurer("http://127.0.0.1:9", timeout=2)
+    view = Templates(tenant={"metadata": {"name": "tenant", "namespace": "test"}, "spec": {
+        "provider": {"type": "prometheus", "address": address,
+                     "headers": {"X-Scope-OrgID": ["team-a", "team-b"]}},
+        "query": "sum(up)"}})
+    try:
+        (result,) = await measurer.measure(canary(
+            {"name": "up", "templateRef": {"name": "tenant"}}), view)  # type: ignore[arg-type]
+    finally:
+        await measurer.aclose()
+        await runner.cleanup()
+    assert (result.value, result.error) == (42.0, None)
+    assert seen[0]["X-Scope-OrgID"] == "team-a, team-b"

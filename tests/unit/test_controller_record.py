@@ -67,6 +67,7 @@ class View:
     def __init__(self, api: FakeApi) -> None:
         self.api = api
         self.moving: dict[str, list[dict[str, Any]]] = {}
+        self.templates: dict[str, dict[str, Any]] = {}
 
     def _read(self, path: str) -> dict[str, Any] | None:
         queue = self.moving.get(path)
@@ -82,8 +83,8 @@ class View:
         return self._read(
             f"/apis/networking.istio.io/v1beta1/namespaces/{namespace}/virtualservices/{name}")
 
-    def metric_template(self, namespace: str, name: str) -> None:
-        return None
+    def metric_template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.templates.get(f"{namespace}/{name}")
 
     def autoscaler(self, namespace: str, name: str) -> None:
         return None
@@ -360,3 +361,21 @@ async def test_weights_changed_by_hand_on_an_idle_canary_are_put_back(
                                       "runs: back to 100/0")
     await world.controller.tick(world.body(), world.view)
     assert len(world.api.writes(VS)) == 1
+
+
+async def test_a_metric_template_field_not_acted_on_is_named_once(
+        world_factory: list[World]) -> None:
+    spec = {**SPEC, "analysis": {**SPEC["analysis"], "metrics": [
+        {"name": "errors", "templateRef": {"name": "errors"}, "thresholdRange": {"max": 1}}]}}
+    idle = {"phase": "Succeeded", "lastAppliedSpec": REVISION_1,
+            "lastPromotedSpec": REVISION_1, "lastStepTime": NOW.isoformat()}
+    world = make(world_factory, idle, weights=(100, 0), spec=spec)
+    world.view.templates["test/errors"] = {
+        "metadata": {"name": "errors", "namespace": NS, "uid": "t1", "generation": 1},
+        "spec": {"provider": {"type": "prometheus", "secretRef": {"name": "prom-auth"}},
+                 "query": "sum(errors)"}}
+    for _ in range(2):
+        await world.controller.tick(world.body(), world.view)
+    assert [e.message for e in world.events] == [
+        "MetricTemplate test/errors: not supported yet, accepted and ignored: "
+        "spec.provider.secretRef"]

@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 from canary_operator.api.base import DURATION_PATTERN
 from canary_operator.api.canary import Analysis, CanaryService, CanarySpec
 from canary_operator.api.crdgen import schema_at
+from canary_operator.api.metric_template import MetricTemplate, MetricTemplateProvider
 
 # Per model: the fields the operator acts on. A field missing here is reported when it is
 # set, so a new field stays "not acted on" until someone implements it and lists it.
@@ -37,7 +38,10 @@ _SUPPORTED: dict[type[BaseModel], frozenset[str]] = {
         "iterations", "mirror", "mirrorWeight", "match", "sessionAffinity", "webhooks",
         "alerts",
     }),
+    MetricTemplateProvider: frozenset({"type", "address", "headers", "insecureSkipVerify"}),
 }
+# The MetricTemplate provider types the operator can query (the others are Flagger's).
+SUPPORTED_METRIC_PROVIDERS = frozenset({"prometheus"})
 SUPPORTED_PROVIDERS = frozenset({"istio"})
 SUPPORTED_TARGET_KINDS = frozenset({"Deployment"})
 
@@ -52,6 +56,13 @@ def unsupported_fields(spec: CanarySpec) -> list[str]:
     if spec.target_ref.kind not in SUPPORTED_TARGET_KINDS:
         found.append("spec.targetRef.kind")
     return found
+
+
+def unsupported_template_fields(template: MetricTemplate) -> list[str]:
+    """The set fields of a MetricTemplate's provider the operator does not act on yet
+    (`spec.provider.secretRef`, `spec.provider.region`). A provider type other than
+    Prometheus is no such field: each check of it fails, saying so."""
+    return list(_unsupported_in(template.spec.provider, "spec.provider"))
 
 
 def _unsupported_in(model: BaseModel, path: str) -> Iterable[str]:

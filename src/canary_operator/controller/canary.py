@@ -41,7 +41,12 @@ from canary_operator.api.commands import (
     ANNOTATION_RESUMED_BY,
     CanaryCommand,
 )
-from canary_operator.api.support import format_validation_error, unsupported_fields
+from canary_operator.api.metric_template import MetricTemplate
+from canary_operator.api.support import (
+    format_validation_error,
+    unsupported_fields,
+    unsupported_template_fields,
+)
 from canary_operator.controller.acting import Actor
 from canary_operator.controller.notifying import Notifier
 from canary_operator.controller.observing import Measurer, complete, observe, read_configs
@@ -466,13 +471,39 @@ class CanaryController:
 
     def _report_unsupported(self, body: JsonDict, canary: Canary) -> None:
         key = (canary.metadata.uid or canary.key, canary.metadata.generation or 0)
-        if key in self._reported_unsupported:
-            return
-        self._reported_unsupported.add(key)
-        fields = unsupported_fields(canary.spec)
-        if fields:
-            self.post_event(body, Event(
-                "Warning", f"not supported yet, accepted and ignored: {', '.join(fields)}"))
+        if key not in self._reported_unsupported:
+            self._reported_unsupported.add(key)
+            fields = unsupported_fields(canary.spec)
+            if fields:
+                self.post_event(body, Event(
+                    "Warning", f"not supported yet, accepted and ignored: {', '.join(fields)}"))
+        self._report_unsupported_templates(body, canary)
+
+    def _report_unsupported_templates(self, body: JsonDict, canary: Canary) -> None:
+        """Once per MetricTemplate version this Canary uses: the fields not acted on."""
+        metrics = canary.spec.analysis.metrics if canary.spec.analysis else None
+        for metric in metrics or []:
+            ref = metric.template_ref
+            if ref is None or self._view is None:
+                continue
+            namespace = ref.namespace or canary.metadata.namespace
+            found = self._view.metric_template(namespace, ref.name)
+            if found is None:
+                continue
+            meta = found.get("metadata") or {}
+            key = (f"{canary.metadata.uid}/{meta.get('uid') or namespace + '/' + ref.name}",
+                   int(meta.get("generation") or 0))
+            if key in self._reported_unsupported:
+                continue
+            self._reported_unsupported.add(key)
+            try:
+                fields = unsupported_template_fields(MetricTemplate.model_validate(found))
+            except ValidationError:
+                continue  # each check of it fails, naming the bad field
+            if fields:
+                self.post_event(body, Event(
+                    "Warning", f"MetricTemplate {namespace}/{ref.name}: not supported yet, "
+                               f"accepted and ignored: {', '.join(fields)}"))
 
 
 def _weights_after(decision: Decision, routes: Routes | None) -> tuple[int, int] | None:

@@ -22,7 +22,7 @@ from canary_operator.analysis.observation import (
 from canary_operator.api import Canary, CanaryStatus
 from canary_operator.api.canary import CanaryMetric, WebhookType
 from canary_operator.api.metric_template import MetricTemplate
-from canary_operator.api.support import format_validation_error
+from canary_operator.api.support import SUPPORTED_METRIC_PROVIDERS, format_validation_error
 from canary_operator.controller.view import ClusterView, JsonDict
 from canary_operator.kube.autoscalers import canary_min_replicas
 from canary_operator.kube.configs import TrackedConfigs, config_refs, read_tracked_configs
@@ -35,8 +35,6 @@ from canary_operator.routers.protocol import Routes
 from canary_operator.webhooks import WebhookCaller
 
 MISSING = Readiness(ready=False, retriable=True, message="not found")
-# The MetricTemplate provider types the operator can query (the others are Flagger's).
-SUPPORTED_PROVIDERS = frozenset({"prometheus"})
 
 
 def observe(canary: Canary, view: ClusterView, now: dt.datetime, routes: Routes | None,
@@ -110,7 +108,8 @@ class Measurer:
     def __init__(self, default_url: str, timeout: float) -> None:
         self.default_url = default_url
         self.timeout = timeout
-        self._providers: dict[str, PrometheusProvider] = {}
+        self._providers: dict[tuple[str, tuple[tuple[str, str], ...], bool],
+                              PrometheusProvider] = {}
         self._batchers: dict[str, BuiltinBatcher] = {}
 
     async def aclose(self) -> None:
@@ -135,12 +134,12 @@ class Measurer:
             return MetricObservation(metric.name, "", metric.interval, None, error=str(error),
                                      invalid=True)
         if (template is not None and uses_template(metric)
-                and template.spec.provider.type not in SUPPORTED_PROVIDERS):
+                and template.spec.provider.type not in SUPPORTED_METRIC_PROVIDERS):
             return MetricObservation(
                 metric.name, query, metric.interval, None, invalid=True,
                 error=(f"MetricTemplate {template.metadata.namespace}/{template.metadata.name}: "
                        f"provider type {template.spec.provider.type!r} is not supported; "
-                       f"supported: {', '.join(sorted(SUPPORTED_PROVIDERS))}"))
+                       f"supported: {', '.join(sorted(SUPPORTED_METRIC_PROVIDERS))}"))
         provider = self._provider(canary, template)
         namespace, target = canary.metadata.namespace, canary.spec.target_ref.name
         if template is None and batchable(metric.name, namespace, target):
@@ -155,12 +154,21 @@ class Measurer:
                                  error=result.error, invalid=result.invalid)
 
     def _provider(self, canary: Canary, template: MetricTemplate | None) -> PrometheusProvider:
-        url = ((template.spec.provider.address if template is not None else None)
+        """One provider per address, headers and TLS setting: a template's `headers` go
+        with each of its queries (several values of a header joined by commas, as HTTP
+        allows), `insecureSkipVerify` turns certificate checks off for its address."""
+        settings = template.spec.provider if template is not None else None
+        url = ((settings.address if settings is not None else None)
                or canary.spec.metrics_server or self.default_url)
-        provider = self._providers.get(url)
+        headers = tuple(sorted((name, ", ".join(values)) for name, values
+                               in ((settings.headers or {}) if settings else {}).items()))
+        verify = not (settings is not None and settings.insecure_skip_verify)
+        key = (url, headers, verify)
+        provider = self._providers.get(key)
         if provider is None:
-            provider = PrometheusProvider(url, timeout=self.timeout)
-            self._providers[url] = provider
+            provider = PrometheusProvider(url, timeout=self.timeout, headers=dict(headers),
+                                          verify=verify)
+            self._providers[key] = provider
         return provider
 
 

@@ -52,6 +52,7 @@ class PrometheusProvider:
         client: httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        verify: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
@@ -61,7 +62,8 @@ class PrometheusProvider:
         # A client the caller passes stays the caller's to close.
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient(
-            follow_redirects=True, limits=httpx.Limits(max_connections=max_in_flight))
+            follow_redirects=True, limits=httpx.Limits(max_connections=max_in_flight),
+            verify=verify)
         # Queries wait their turn here, before their timeout starts: with hundreds of
         # Canaries checking in the same second, a query's time waiting for a connection
         # must not count as Prometheus being slow (and httpx's pool scan grows with the

@@ -379,3 +379,20 @@ async def test_a_metric_template_field_not_acted_on_is_named_once(
     assert [e.message for e in world.events] == [
         "MetricTemplate test/errors: not supported yet, accepted and ignored: "
         "spec.provider.secretRef"]
+
+
+async def test_a_missing_template_or_alert_provider_is_named_at_the_first_tick_once(
+        world_factory: list[World]) -> None:
+    spec = {**SPEC, "analysis": {**SPEC["analysis"], "metrics": [
+        {"name": "errors", "templateRef": {"name": "errors"}, "thresholdRange": {"max": 1}}],
+        "alerts": [{"name": "on-call", "providerRef": {"name": "pager", "namespace": "ops"}}]}}
+    idle = {"phase": "Succeeded", "lastAppliedSpec": REVISION_1,
+            "lastPromotedSpec": REVISION_1, "lastStepTime": NOW.isoformat()}
+    world = make(world_factory, idle, weights=(100, 0), spec=spec)
+    for _ in range(2):
+        await world.controller.tick(world.body(), world.view)
+    assert [e.message for e in world.events] == [
+        "spec.analysis.alerts[0].providerRef: AlertProvider ops/pager not found: create it "
+        "or fix providerRef (its alerts are not sent)",
+        "spec.analysis.metrics[0].templateRef: MetricTemplate test/errors not found: create "
+        "it or fix templateRef (each check of it fails until it exists)"]

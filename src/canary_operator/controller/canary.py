@@ -469,6 +469,11 @@ class CanaryController:
         uid = meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}"
         return TickResult(self._retry_after(uid, None), None, message)
 
+    def _report_once(self, body: JsonDict, key: tuple[str, int], message: str) -> None:
+        if key not in self._reported_unsupported:
+            self._reported_unsupported.add(key)
+            self.post_event(body, Event("Warning", message))
+
     def _report_unsupported(self, body: JsonDict, canary: Canary) -> None:
         key = (canary.metadata.uid or canary.key, canary.metadata.generation or 0)
         if key not in self._reported_unsupported:
@@ -480,15 +485,31 @@ class CanaryController:
         self._report_unsupported_templates(body, canary)
 
     def _report_unsupported_templates(self, body: JsonDict, canary: Canary) -> None:
-        """Once per MetricTemplate version this Canary uses: the fields not acted on."""
-        metrics = canary.spec.analysis.metrics if canary.spec.analysis else None
-        for metric in metrics or []:
+        """Once per version of the Canary: each MetricTemplate or AlertProvider it names
+        that does not exist (checks of it fail, alerts to it are not sent); once per
+        MetricTemplate version: the fields of it not acted on."""
+        analysis_spec = canary.spec.analysis
+        if analysis_spec is None or self._view is None:
+            return
+        version = (canary.metadata.uid or canary.key, canary.metadata.generation or 0)
+        for index, alert in enumerate(analysis_spec.alerts or []):
+            namespace = alert.provider_ref.namespace or canary.metadata.namespace
+            if self._view.alert_provider(namespace, alert.provider_ref.name) is None:
+                self._report_once(body, (f"{version}/alerts/{index}", 0), (
+                    f"spec.analysis.alerts[{index}].providerRef: AlertProvider "
+                    f"{namespace}/{alert.provider_ref.name} not found: create it or fix "
+                    "providerRef (its alerts are not sent)"))
+        for index, metric in enumerate(analysis_spec.metrics or []):
             ref = metric.template_ref
-            if ref is None or self._view is None:
+            if ref is None:
                 continue
             namespace = ref.namespace or canary.metadata.namespace
             found = self._view.metric_template(namespace, ref.name)
             if found is None:
+                self._report_once(body, (f"{version}/metrics/{index}", 0), (
+                    f"spec.analysis.metrics[{index}].templateRef: MetricTemplate "
+                    f"{namespace}/{ref.name} not found: create it or fix templateRef (each "
+                    "check of it fails until it exists)"))
                 continue
             meta = found.get("metadata") or {}
             key = (f"{canary.metadata.uid}/{meta.get('uid') or namespace + '/' + ref.name}",

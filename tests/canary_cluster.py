@@ -76,6 +76,14 @@ class Cluster:
         return [e.message or "" for e in self.core.list_namespaced_event(
             self.namespace, field_selector=selector).items]
 
+    def wait_event(self, fragment: str, timeout: float = 30,
+                   name: str | None = None) -> list[str]:
+        """The Canary's events once one of them contains `fragment`: the events of a
+        transition are posted after its status is written, so they may follow the phase."""
+        self.lab.wait_for(lambda: any(fragment in m for m in self.events(name)),
+                          f"an event saying {fragment!r}", timeout)
+        return self.events(name)
+
     def wait_phase(self, phase: str, timeout: float = 120, name: str | None = None) -> None:
         self.lab.wait_for(lambda: self.phase(name) == phase,
                           f"Canary {name or self.name} to be {phase}", timeout)

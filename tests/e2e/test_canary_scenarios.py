@@ -73,7 +73,8 @@ def assert_rolled_back(cluster: Cluster) -> None:
     primary = cluster.deployment(f"{NAME}-primary")
     assert primary.spec and primary.spec.template.spec
     assert primary.spec.template.spec.containers[0].image.endswith(":6.9.0")
-    assert any(m.startswith(f"Canary failed! Scaling down {NAME}.") for m in cluster.events())
+    events = cluster.wait_event(f"Canary failed! Scaling down {NAME}.")
+    assert any(m.startswith(f"Canary failed! Scaling down {NAME}.") for m in events)
 
 
 def test_a_good_release_is_promoted(podinfo: Cluster) -> None:
@@ -135,7 +136,7 @@ def test_pods_that_never_run_roll_back_at_the_progress_deadline(podinfo: Cluster
     elapsed = time.monotonic() - started
     assert dedupe(sampler.stop()) == [0]  # no traffic ever went to it
     assert elapsed >= 15  # not before progressDeadlineSeconds
-    events = podinfo.events()
+    events = podinfo.wait_event("progress deadline")
     assert any("progress deadline" in m for m in events), events
     assert_rolled_back(podinfo)
 

@@ -169,7 +169,7 @@ def assert_promoted(cluster: Cluster) -> None:
     assert status["failedChecks"] == 0
     assert {c["name"]: c["outcome"] for c in status["checks"]} == {
         "request-success-rate": "Pass", "request-duration": "Pass"}
-    events = cluster.events()
+    events = cluster.wait_event(f"Promotion completed! Scaling down {NAME}.{cluster.namespace}")
     assert f"Promotion completed! Scaling down {NAME}.{cluster.namespace}" in events
     assert not any("NoData" in m or "not supported" in m for m in events), events
 
@@ -183,7 +183,7 @@ def assert_rolled_back_on_errors(cluster: Cluster) -> None:
     assert status["failedChecks"] >= 3
     failing = next(c for c in status["checks"] if c["name"] == "request-success-rate")
     assert failing["outcome"] == "Fail" and 70 < failing["value"] < 90, failing
-    events = cluster.events()
+    events = cluster.wait_event(f"Canary failed! Scaling down {NAME}.{cluster.namespace}")
     assert f"Canary failed! Scaling down {NAME}.{cluster.namespace}" in events
     assert not any("NoData" in m for m in events), events
 
@@ -273,7 +273,7 @@ def test_blue_green_without_mirroring_passes_on_a_template_tolerating_no_data(
 
     assert sampler.stop() == [Rule(100, 0), Rule(0, 100), Rule(100, 0)]
     assert_iteration_events(cluster)
-    assert "Routing all traffic to canary" in cluster.events()
+    assert "Routing all traffic to canary" in cluster.wait_event("Routing all traffic to canary")
     assert primary_image(cluster) == GOOD
     cluster.lab.wait_for(lambda: canary_replicas(cluster) == 0, "the canary scaled to zero")
     status = cluster.canary()["status"]

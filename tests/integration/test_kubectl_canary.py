@@ -306,7 +306,8 @@ def test_promote_takes_the_next_step_without_waiting_for_the_interval(
     after = status(cluster)
     assert after["canaryWeight"] > before.get("canaryWeight", 0)
     assert after["lastCommand"]["user"] == LAB_USER
-    assert any(m.startswith(f"Promoted by {LAB_USER}") for m in cluster.events())
+    events = cluster.wait_event(f"Promoted by {LAB_USER}")
+    assert any(m.startswith(f"Promoted by {LAB_USER}") for m in events)
 
 
 def test_promote_full_goes_to_promoting(
@@ -317,7 +318,8 @@ def test_promote_full_goes_to_promoting(
     promoted = kc(cluster.lab, cluster.namespace, "promote", NAME, "--full")
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert status(cluster)["phase"] in ("Promoting", "Finalising", "Succeeded")
-    assert any(m.startswith(f"Promoted fully by {LAB_USER}") for m in cluster.events())
+    events = cluster.wait_event(f"Promoted fully by {LAB_USER}")
+    assert any(m.startswith(f"Promoted fully by {LAB_USER}") for m in events)
 
 
 def test_abort_rolls_back_and_a_second_abort_is_ignored(
@@ -328,7 +330,7 @@ def test_abort_rolls_back_and_a_second_abort_is_ignored(
     aborted = kc(cluster.lab, cluster.namespace, "abort", NAME)
     assert aborted.returncode == 0, aborted.stdout + aborted.stderr
     cluster.wait_phase("Failed", timeout=30)
-    assert any(f"aborted by {LAB_USER}" in m for m in cluster.events())
+    cluster.wait_event(f"aborted by {LAB_USER}")
     again = kc(cluster.lab, cluster.namespace, "abort", NAME)
     assert again.returncode == 1, again.stdout + again.stderr
     assert "Ignored: nothing to abort in phase Failed" in again.stdout

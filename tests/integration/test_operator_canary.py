@@ -130,7 +130,7 @@ def test_the_issue_example_applies_unchanged_and_initializes(
     assert vs["spec"]["gateways"] == ["public-gateway.istio-system.svc.cluster.local"]
     assert set(vs["spec"]["hosts"]) == {"api.example.com", NAME}
     assert prod.weights() == (100, 0)
-    assert any(m.startswith(f"Initialization done! {NAME}.prod") for m in prod.events())
+    prod.wait_event(f"Initialization done! {NAME}.prod")
     custom = prod.custom
     custom.delete_namespaced_custom_object("flagger.app", "v1beta1", "prod", "canaries", NAME)
     core.delete_namespace("prod")
@@ -178,7 +178,7 @@ def test_a_low_success_rate_rolls_back_after_the_threshold(
     assert cluster.weights() == (100, 0)
     cluster.lab.wait_for(lambda: (cluster.deployment(NAME).spec.replicas or 0) == 0,  # type: ignore[union-attr]
                          "the canary to be scaled to zero")
-    events = cluster.events()
+    events = cluster.wait_event(f"Canary failed! Scaling down {NAME}.")
     assert any("success rate" in m and "< 99" in m for m in events), events
     assert any(m.startswith(f"Canary failed! Scaling down {NAME}.") for m in events), events
 

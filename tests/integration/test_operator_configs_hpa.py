@@ -147,6 +147,7 @@ def test_tracked_configs_get_primary_copies_and_a_configmap_change_is_a_new_revi
     cluster.core.patch_namespaced_config_map(CONFIG, cluster.namespace,
                                              {"data": {"greeting": "bonjour"}})
     cluster.wait_phase("Progressing", timeout=60)
+    cluster.wait_event("New revision detected")
     assert new_revision_events(cluster), cluster.events()
     # The canary's pods read the new data now; the primary's copy keeps the old until
     # promotion.

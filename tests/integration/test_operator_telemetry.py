@@ -174,8 +174,8 @@ def test_a_manual_promotion_gate_holds_until_opened_on_the_loadtester(
 
     cluster.wait_phase("WaitingPromotion", timeout=120)
     assert cluster.weights() == (50, 50)
-    assert any(f"Halt {NAME}.{cluster.namespace} advancement waiting for promotion approval "
-               "manual-gate" in m for m in cluster.events()), cluster.events()
+    cluster.wait_event(f"Halt {NAME}.{cluster.namespace} advancement waiting for promotion "
+                       "approval manual-gate")
     payload = {"name": NAME, "namespace": cluster.namespace}
     assert httpx.post(f"{loadtester}/gate/check", json=payload, timeout=5).status_code == 403
 

@@ -195,4 +195,4 @@ def test_the_virtual_service_follows_the_spec_and_hand_edited_weights_are_put_ba
     cluster.lab.wait_for(lambda: cluster.weights() == (100, 0), "the weights put back", 30)
     status = cluster.canary()["status"]
     assert (status["phase"], status["reason"]) == ("Initialized", "RoutesRepaired")
-    assert any("were 50/50 while nothing runs: back to 100/0" in m for m in cluster.events())
+    cluster.wait_event("were 50/50 while nothing runs: back to 100/0")

@@ -54,8 +54,8 @@ def test_hooks_get_flaggers_payload_and_a_closed_rollout_gate_waits(
     cluster.wait_phase("Waiting", timeout=60)
     assert cluster.deployment(NAME).spec.replicas == 0  # type: ignore[union-attr]
     assert not hooks.bodies("/pre-rollout")
-    assert any(f"Halt {NAME}.{cluster.namespace} advancement waiting for approval "
-               "confirm-rollout-hook" in m for m in cluster.events())
+    cluster.wait_event(f"Halt {NAME}.{cluster.namespace} advancement waiting for approval "
+                       "confirm-rollout-hook")
     status = cluster.canary()["status"]
     assert status["reason"] == "WaitingForApproval"
     assert "HTTP 403" in status["message"]
@@ -162,8 +162,7 @@ def test_a_rollback_hook_rolls_back_and_alerts_carry_the_failing_numbers(
     hooks.answer("/rollback", 200)
     cluster.wait_phase("Failed", timeout=60)
     assert cluster.canary()["status"]["reason"] == "ManualRollback"
-    assert any(f"Rolling back {NAME}.{cluster.namespace} manual webhook invoked" in m
-               for m in cluster.events())
+    cluster.wait_event(f"Rolling back {NAME}.{cluster.namespace} manual webhook invoked")
     cluster.lab.wait_for(lambda: bool(hooks.bodies("/alerts")), "the alert", 30)
     alerts = hooks.bodies("/alerts")
     # Flagger sends the manual rollback as a warning; info alerts (initialized, new

@@ -430,7 +430,7 @@ def drive_promotion_rollback_and_deletion(cluster: Cluster, exporter: IstioExpor
     assert image(cluster, f"{NAME}-primary") == GOOD
     assert cluster.weights() == (100, 0)
     cluster.lab.wait_for(lambda: replicas(cluster, NAME) == 0, "the canary scaled to zero")
-    events = cluster.events()
+    events = cluster.wait_event(f"Canary failed! Scaling down {NAME}.")
     assert any(m.startswith(f"Canary failed! Scaling down {NAME}.") for m in events), events
 
     cluster.custom.delete_namespaced_custom_object(

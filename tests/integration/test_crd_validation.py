@@ -66,17 +66,7 @@ def test_the_example_canary_applies_unchanged(crds: list[str], api: client.ApiCl
     ({"maxWeight": 150}, "spec.analysis.maxWeight", "less than or equal to 100"),
     ({"stepWeights": [10, 0]}, "spec.analysis.stepWeights[1]", "greater than or equal to 1"),
     ({"interval": "1h"}, "spec.analysis.interval", "should match"),
-])
-def test_out_of_range_values_are_rejected_naming_the_field(
-    crds: list[str], api: client.ApiClient, namespace: str,
-    analysis: dict[str, Any], field: str, detail: str,
-) -> None:
-    message = _rejection(api, namespace, _canary(namespace, **analysis))
-    assert field in message
-    assert detail in message
-
-
-@pytest.mark.parametrize(("analysis", "field", "detail"), [
+    # What Flagger's CRD takes and Flagger then can never act on:
     ({"stepWeights": [50, 20, 10]}, "spec.analysis.stepWeights",
      "stepWeights must increase from one step to the next"),
     ({"stepWeights": [10, 10, 20]}, "spec.analysis.stepWeights",
@@ -89,13 +79,13 @@ def test_out_of_range_values_are_rejected_naming_the_field(
     ({"metrics": [{"name": "request-success-rate", "interval": "30sec"}]},
      "spec.analysis.metrics[0].interval", "should match"),
 ])
-def test_what_could_never_work_is_rejected_at_apply_time_naming_the_field(
+def test_values_that_cannot_work_are_rejected_naming_the_field(
     crds: list[str], api: client.ApiClient, namespace: str,
     analysis: dict[str, Any], field: str, detail: str,
 ) -> None:
     message = _rejection(api, namespace, _canary(namespace, **analysis))
-    assert field in message, message
-    assert detail in message, message
+    assert field in message
+    assert detail in message
 
 
 def test_a_canary_without_analysis_is_rejected_as_flagger_s_crd_does(

@@ -28,7 +28,11 @@ from canary_operator.analysis.observation import (
 )
 from canary_operator.analysis.readiness import deployment_readiness
 from canary_operator.analysis.reasons import Reason
-from canary_operator.analysis.schedule import awaits_rollout, seconds_until_next_tick
+from canary_operator.analysis.schedule import (
+    awaits_rollout,
+    problem_backoff,
+    seconds_until_next_tick,
+)
 from canary_operator.analysis.steps import Strategy, strategy_of
 
 __all__ = [
@@ -60,6 +64,7 @@ __all__ = [
     "needs_metrics",
     "pending_hooks",
     "plan_revert",
+    "problem_backoff",
     "seconds_until_next_tick",
     "strategy_of",
 ]

@@ -16,9 +16,10 @@ threshold or the deadline, a new revision) stands, and the command is `Ignored` 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from canary_operator.analysis import events
-from canary_operator.analysis.decision import Decision
+from canary_operator.analysis.decision import Decision, Event
 from canary_operator.analysis.lifecycle import idle
 from canary_operator.analysis.observation import Command
 from canary_operator.analysis.phases import ANALYSING
@@ -66,9 +67,14 @@ def carry_out(tick: Tick, command: Command) -> Decision:
     return _done(tick, command, decision)
 
 
+def _outcome(tick: Tick, command: Command, outcome: Literal["Done", "Ignored"],
+             message: str) -> CommandStatus:
+    return CommandStatus(id=command.id, action=command.action, user=command.user,
+                         outcome=outcome, message=message, time=tick.seen.now)
+
+
 def _done(tick: Tick, command: Command, decision: Decision) -> Decision:
-    done = CommandStatus(id=command.id, action=command.action, user=command.user,
-                         outcome="Done", message=decision.reason, time=tick.seen.now)
+    done = _outcome(tick, command, "Done", decision.reason)
     return dataclasses.replace(
         decision, status=decision.status.model_copy(update={"last_command": done}))
 
@@ -140,11 +146,9 @@ def _promote(tick: Tick, command: Command, who: str) -> Decision:
         return _done(tick, command, _named(planned, who, full))
     if code in POLLING_REASONS or planned.status == tick.status:
         return planned  # waiting for a rollout: the command stays pending
-    ignored = _ignored(tick, command, planned.reason)
-    assert ignored.status.last_command is not None
     return dataclasses.replace(planned, status=planned.status.model_copy(
-        update={"last_command": ignored.status.last_command}),
-        events=(*planned.events, *ignored.events))
+        update={"last_command": _outcome(tick, command, "Ignored", planned.reason)}),
+        events=(*planned.events, _ignored_event(command, planned.reason)))
 
 
 def _named(decision: Decision, who: str, full: bool) -> Decision:
@@ -154,12 +158,14 @@ def _named(decision: Decision, who: str, full: bool) -> Decision:
 
 
 def _ignored(tick: Tick, command: Command, why: str) -> Decision:
-    ignored = CommandStatus(id=command.id, action=command.action, user=command.user,
-                            outcome="Ignored", message=why, time=tick.seen.now)
     return tick.record(
-        tick.status.model_copy(update={"last_command": ignored}),
+        tick.status.model_copy(
+            update={"last_command": _outcome(tick, command, "Ignored", why)}),
         f"{command.action} by {command.user or 'an unknown user'} ignored: {why}",
-        Reason.COMMAND_IGNORED,
-        events=(events.warning(f"{command.action} by {command.user or 'an unknown user'} "
-                               f"ignored: {why}"),),
+        Reason.COMMAND_IGNORED, events=(_ignored_event(command, why),),
     )
+
+
+def _ignored_event(command: Command, why: str) -> Event:
+    return events.warning(f"{command.action} by {command.user or 'an unknown user'} "
+                          f"ignored: {why}")

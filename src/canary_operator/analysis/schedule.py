@@ -22,6 +22,15 @@ _HOLDING_REASONS = frozenset({
 })
 
 
+def problem_backoff(spec: CanarySpec | None, problems: int, floor: float) -> float:
+    """When to look again after `problems` ticks in a row ended on a problem: `floor` at
+    first, doubling with each, up to the analysis interval, so a persistent problem is
+    neither retried nor reported every second."""
+    ceiling = max(floor, analysis_interval(spec) if spec is not None
+                  else parse_duration(DEFAULT_INTERVAL))
+    return float(min(ceiling, floor * 2 ** min(max(problems, 1) - 1, 30)))
+
+
 def awaits_rollout(status: CanaryStatus) -> bool:
     """True while the Canary waits for its primary or canary Deployment to roll out
     (initialising included): a change of either is worth an immediate look."""

@@ -1,8 +1,9 @@
 """`CanaryController.tick`: observe -> decide -> act -> record -> notify, for one Canary.
 
-Reads come from the operator's watch-fed indexes (the `ClusterView`); the only per-tick
-API traffic is the route read, the tracked configs' reads (when the template uses
-any), the metric queries and hooks the decision reaches, and the writes it asks for.
+Reads come from the operator's watch-fed indexes (the `ClusterView`, the VirtualService
+included); the only per-tick API traffic is the tracked configs' reads (when the template
+uses any), the metric queries and hooks the decision reaches, the writes it asks for,
+and a read of the Canary when its status write conflicts.
 
 The status in the API is the truth. The decided status is written as the merge patch
 from the status the tick started from, fenced by that status' resourceVersion
@@ -32,8 +33,7 @@ from canary_operator.alerts import AlertSender
 from canary_operator.analysis.decision import Decision, Event, SetWeights
 from canary_operator.analysis.deletion import RevertStep
 from canary_operator.analysis.observation import Command
-from canary_operator.api import GROUP, VERSION, Canary, CanaryStatus, Phase, parse_duration
-from canary_operator.api.canary import DEFAULT_INTERVAL
+from canary_operator.api import Canary, CanaryStatus, Phase
 from canary_operator.api.commands import (
     ANNOTATION_COMMAND,
     ANNOTATION_PAUSED,
@@ -331,7 +331,7 @@ class CanaryController:
             # Keep the old status: the same step is tried again on the next tick.
             await self._report_problem(body, canary, live, version, problem)
             return TickResult(self._retry_after(uid, canary), decision, problem)
-        await self._record(canary, live, version, decision)
+        await self._write(canary, live, version, decision.status)  # raises StatusConflict
         self._problems.pop(uid, None)
         # Durable: now tell people, and call the hooks that gate nothing.
         self.notifier.publish(body, canary, view, decision)
@@ -345,15 +345,10 @@ class CanaryController:
         return TickResult(delay, decision, problem)
 
     def _retry_after(self, uid: str, canary: Canary | None) -> float:
-        """When to try again after a problem: the shortest interval at first, doubling with
-        each problem in a row up to the Canary's analysis interval (a persistent problem
-        is not retried every second, and its Warning repeats only as often)."""
+        """Count one more problem in a row; when to try again (`analysis.problem_backoff`)."""
         count = self._problems[uid] = self._problems.get(uid, 0) + 1
-        floor = self.settings.min_interval_seconds
-        analysis_spec = canary.spec.analysis if canary is not None else None
-        ceiling = max(floor, analysis_spec.interval_seconds if analysis_spec is not None
-                      else parse_duration(DEFAULT_INTERVAL))
-        return float(min(ceiling, floor * 2 ** min(count - 1, 30)))
+        return analysis.problem_backoff(canary.spec if canary is not None else None, count,
+                                        self.settings.min_interval_seconds)
 
     async def _configs(self, canary: Canary, target: JsonDict | None) -> TrackedConfigs | None:
         if not self.settings.config_tracking:
@@ -395,13 +390,9 @@ class CanaryController:
 
     # -- record ------------------------------------------------------------------------
 
-    async def _record(self, canary: Canary, live: JsonDict, version: str | None,
-                      decision: Decision) -> None:
-        """Write the decided status, exactly (raises StatusConflict)."""
-        await self._write(canary, live, version, decision.status)
-
     async def _write(self, canary: Canary, live: JsonDict, version: str | None,
                      status: CanaryStatus) -> None:
+        """Write `status` exactly, fenced by `version` (raises StatusConflict)."""
         patch = status_patch(live, status.to_api())
         if not patch:
             return
@@ -410,13 +401,6 @@ class CanaryController:
         self._written[canary.metadata.uid or canary.key] = Written(
             version, (written.get("metadata") or {}).get("resourceVersion"),
             dict(written.get("status") or {}))
-
-    async def _patch_status(self, canary: Canary, status: Mapping[str, Any]) -> None:
-        api = aio_client.CustomObjectsApi(self.api)
-        await api.patch_namespaced_custom_object_status(
-            GROUP, VERSION, canary.metadata.namespace, "canaries", canary.metadata.name,
-            {"status": dict(status)}, _content_type="application/merge-patch+json",
-        )
 
     async def _report_problem(self, body: JsonDict, canary: Canary, live: JsonDict,
                               version: str | None, problem: str) -> None:
@@ -436,8 +420,9 @@ class CanaryController:
         canary = Canary.model_validate(body)
         self._view = view
         step = analysis.plan_revert(observe(canary, view, self.clock(), None), attempt)
-        if attempt == 0:
-            await self._patch_status(canary, {"phase": "Terminating", "message": step.reason})
+        if attempt == 0:  # unfenced: the Canary is going, whoever wrote it last
+            await write_status(self.api, canary.metadata.namespace, canary.metadata.name,
+                               None, {"phase": "Terminating", "message": step.reason})
         namespace, target_name = canary.metadata.namespace, canary.spec.target_ref.name
         target = view.deployment(namespace, target_name)
         if step.target_replicas is not None and target is not None:
@@ -469,62 +454,60 @@ class CanaryController:
         uid = meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}"
         return TickResult(self._retry_after(uid, None), None, message)
 
-    def _report_once(self, body: JsonDict, key: tuple[str, int], message: str) -> None:
-        if key not in self._reported_unsupported:
-            self._reported_unsupported.add(key)
-            self.post_event(body, Event("Warning", message))
+    def _first_time(self, key: tuple[str, int]) -> bool:
+        """True the first time `key` (what, version) is asked about: reported once."""
+        if key in self._reported_unsupported:
+            return False
+        self._reported_unsupported.add(key)
+        return True
 
     def _report_unsupported(self, body: JsonDict, canary: Canary) -> None:
-        key = (canary.metadata.uid or canary.key, canary.metadata.generation or 0)
-        if key not in self._reported_unsupported:
-            self._reported_unsupported.add(key)
+        """Once per version of the Canary: the fields it sets that are not acted on, and
+        each MetricTemplate or AlertProvider it names that does not exist (checks of it
+        fail, alerts to it are not sent); once per MetricTemplate version: the fields of
+        it not acted on."""
+        uid, generation = canary.metadata.uid or canary.key, canary.metadata.generation or 0
+        warnings: list[str] = []
+        if self._first_time((uid, generation)):
             fields = unsupported_fields(canary.spec)
             if fields:
-                self.post_event(body, Event(
-                    "Warning", f"not supported yet, accepted and ignored: {', '.join(fields)}"))
-        self._report_unsupported_templates(body, canary)
-
-    def _report_unsupported_templates(self, body: JsonDict, canary: Canary) -> None:
-        """Once per version of the Canary: each MetricTemplate or AlertProvider it names
-        that does not exist (checks of it fail, alerts to it are not sent); once per
-        MetricTemplate version: the fields of it not acted on."""
+                warnings.append(f"not supported yet, accepted and ignored: {', '.join(fields)}")
         analysis_spec = canary.spec.analysis
-        if analysis_spec is None or self._view is None:
-            return
-        version = (canary.metadata.uid or canary.key, canary.metadata.generation or 0)
-        for index, alert in enumerate(analysis_spec.alerts or []):
+        view = self._view
+        for index, alert in enumerate(analysis_spec.alerts or [] if analysis_spec else []):
             namespace = alert.provider_ref.namespace or canary.metadata.namespace
-            if self._view.alert_provider(namespace, alert.provider_ref.name) is None:
-                self._report_once(body, (f"{version}/alerts/{index}", 0), (
+            if (view is not None and view.alert_provider(namespace, alert.provider_ref.name)
+                    is None and self._first_time((f"{uid}/alerts/{index}", generation))):
+                warnings.append(
                     f"spec.analysis.alerts[{index}].providerRef: AlertProvider "
                     f"{namespace}/{alert.provider_ref.name} not found: create it or fix "
-                    "providerRef (its alerts are not sent)"))
-        for index, metric in enumerate(analysis_spec.metrics or []):
+                    "providerRef (its alerts are not sent)")
+        for index, metric in enumerate(analysis_spec.metrics or [] if analysis_spec else []):
             ref = metric.template_ref
-            if ref is None:
+            if ref is None or view is None:
                 continue
             namespace = ref.namespace or canary.metadata.namespace
-            found = self._view.metric_template(namespace, ref.name)
+            found = view.metric_template(namespace, ref.name)
             if found is None:
-                self._report_once(body, (f"{version}/metrics/{index}", 0), (
-                    f"spec.analysis.metrics[{index}].templateRef: MetricTemplate "
-                    f"{namespace}/{ref.name} not found: create it or fix templateRef (each "
-                    "check of it fails until it exists)"))
+                if self._first_time((f"{uid}/metrics/{index}", generation)):
+                    warnings.append(
+                        f"spec.analysis.metrics[{index}].templateRef: MetricTemplate "
+                        f"{namespace}/{ref.name} not found: create it or fix templateRef "
+                        "(each check of it fails until it exists)")
                 continue
             meta = found.get("metadata") or {}
-            key = (f"{canary.metadata.uid}/{meta.get('uid') or namespace + '/' + ref.name}",
-                   int(meta.get("generation") or 0))
-            if key in self._reported_unsupported:
+            template = f"{uid}/{meta.get('uid') or namespace + '/' + ref.name}"
+            if not self._first_time((template, int(meta.get("generation") or 0))):
                 continue
-            self._reported_unsupported.add(key)
             try:
                 fields = unsupported_template_fields(MetricTemplate.model_validate(found))
             except ValidationError:
                 continue  # each check of it fails, naming the bad field
             if fields:
-                self.post_event(body, Event(
-                    "Warning", f"MetricTemplate {namespace}/{ref.name}: not supported yet, "
-                               f"accepted and ignored: {', '.join(fields)}"))
+                warnings.append(f"MetricTemplate {namespace}/{ref.name}: not supported yet, "
+                                f"accepted and ignored: {', '.join(fields)}")
+        for warning in warnings:
+            self.post_event(body, Event("Warning", warning))
 
 
 def _weights_after(decision: Decision, routes: Routes | None) -> tuple[int, int] | None:

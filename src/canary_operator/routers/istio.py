@@ -283,13 +283,7 @@ class IstioRouter:
             return False
         patch = build_virtual_service_patch(canary, live)
         if patch:
-            written = await read_json(
-                self._objects.patch_namespaced_custom_object_without_preload_content(
-                    GROUP, VERSION, namespace, VIRTUAL_SERVICES, name, patch,
-                    field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH))
-            if self.cached is not None:
-                replaced = (live.get("metadata") or {}).get("resourceVersion", "")
-                self._written[(namespace, name)] = (replaced, written)
+            await self._patch_virtual_service(live, patch, MERGE_PATCH)
         return True
 
     async def get_routes(self, canary: Canary) -> Routes | None:
@@ -316,13 +310,20 @@ class IstioRouter:
                               "reconcile the router before setting routes")
         operations = build_routes_patch(canary, live, routes, affinity)
         if operations:
-            written = await read_json(
-                self._objects.patch_namespaced_custom_object_without_preload_content(
-                    GROUP, VERSION, namespace, VIRTUAL_SERVICES, name, operations,
-                    field_manager=FIELD_MANAGER, _content_type=JSON_PATCH))
-            if self.cached is not None:
-                replaced = (live.get("metadata") or {}).get("resourceVersion", "")
-                self._written[(namespace, name)] = (replaced, written)
+            await self._patch_virtual_service(live, operations, JSON_PATCH)
+
+    async def _patch_virtual_service(self, live: Mapping[str, Any], patch: Any,
+                                     content_type: str) -> None:
+        """Patch the VirtualService `live` is, and remember the result until the cache
+        shows it (see the class doc)."""
+        meta = live.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        written = await read_json(
+            self._objects.patch_namespaced_custom_object_without_preload_content(
+                GROUP, VERSION, namespace, VIRTUAL_SERVICES, name, patch,
+                field_manager=FIELD_MANAGER, _content_type=content_type))
+        if self.cached is not None:
+            self._written[(namespace, name)] = (meta.get("resourceVersion", ""), written)
 
     async def _virtual_service(self, namespace: str, name: str) -> JsonDict | None:
         if self.cached is None:
